@@ -1,0 +1,70 @@
+"""descend: gradient descent you can see and use for real.
+
+``import descend`` is cheap: JAX and optax load when a function first needs them.
+Computations run in float64 by default (set ``DESCEND_X64=0`` before importing to keep
+JAX's float32 default); float32 inputs stay float32.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+__version__ = "0.1.0"
+
+
+def _enable_x64() -> None:
+    if os.environ.get("DESCEND_X64", "1").strip().lower() in ("0", "false", "no", "off"):
+        return
+    if "jax" in sys.modules:
+        sys.modules["jax"].config.update("jax_enable_x64", True)
+    else:
+        # Read by JAX when it is first imported, by us or by the user.
+        os.environ.setdefault("JAX_ENABLE_X64", "1")
+
+
+_enable_x64()
+
+# public name -> submodule that defines it
+_EXPORTS = {
+    "minimize": "loop",
+    "minimize_batch": "batch",
+    "Result": "result",
+    "History": "result",
+    "BatchResult": "result",
+    "Status": "stopping",
+    "gd": "optimizers",
+    "momentum": "optimizers",
+    "nesterov": "optimizers",
+    "adagrad": "optimizers",
+    "rmsprop": "optimizers",
+    "adam": "optimizers",
+    "adamw": "optimizers",
+    "get_optimizer": "optimizers",
+    "OPTIMIZERS": "optimizers",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'descend' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if False:  # pragma: no cover - names for type checkers and IDEs
+    from .batch import minimize_batch
+    from .loop import minimize
+    from .optimizers import OPTIMIZERS, adagrad, adam, adamw, gd, get_optimizer, momentum, nesterov, rmsprop
+    from .result import BatchResult, History, Result
+    from .stopping import Status

@@ -1,0 +1,240 @@
+"""Many runs in one compiled call: ``vmap`` of the same loop, spread over devices."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
+
+import numpy as np
+
+from . import loop
+from .result import BatchResult
+
+__all__ = ["minimize_batch"]
+
+
+class _Factory(NamedTuple):
+    """``hyper -> factory(learning_rate=hyper)``; hashable so the compiled loop is reused."""
+
+    factory: Callable[..., Any]
+
+    def __call__(self, hyper: Any) -> Any:
+        return self.factory(hyper)
+
+
+def _check_starts(x0s: Any) -> tuple[Any, int]:
+    import jax
+
+    x0s = loop.prepare_x0(x0s, "x0s")
+    leaves = jax.tree.leaves(x0s)
+    lengths = {l.shape[0] if l.ndim else None for l in leaves}
+    if None in lengths or len(lengths) != 1:
+        raise ValueError(
+            "x0s must have a leading batch axis of starts shared by every leaf, "
+            f"got leaf shapes {[tuple(l.shape) for l in leaves]}"
+        )
+    n = lengths.pop()
+    if n < 1:
+        raise ValueError("x0s must hold at least one start")
+    return x0s, n
+
+
+def _check_learning_rates(learning_rates: Any) -> np.ndarray:
+    try:
+        lrs = np.asarray(learning_rates, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"learning_rates must be a 1-D array of positive numbers, got {learning_rates!r}"
+        ) from None
+    if lrs.ndim != 1 or lrs.size == 0:
+        raise ValueError(
+            f"learning_rates must be a non-empty 1-D array, got shape {lrs.shape}"
+        )
+    if not np.all(np.isfinite(lrs)) or np.any(lrs <= 0):
+        raise ValueError(f"learning_rates must all be positive and finite, got {lrs}")
+    return lrs
+
+
+def minimize_batch(
+    fun: Callable[..., Any],
+    x0s: Any,
+    optimizer: Any = None,
+    *,
+    learning_rates: Optional[Sequence[float]] = None,
+    args: tuple = (),
+    grad: Union[None, str, Callable[..., Any]] = None,
+    gtol: float = 1e-6,
+    xtol: float = 0.0,
+    ftol: float = 0.0,
+    max_steps: int = 10_000,
+    record_every: int = 1,
+    history: Union[bool, str, Sequence[str]] = False,
+    max_history_bytes: float = loop.DEFAULT_MAX_HISTORY_BYTES,
+    diverge_factor: float = 1e8,
+    callback: Optional[Callable[[BatchResult], Any]] = None,
+    progress: bool = False,
+    chunk_size: Optional[int] = None,
+) -> BatchResult:
+    """Run :func:`descend.minimize` from many starts (and learning rates) at once.
+
+    All runs are one ``vmap`` of the compiled loop, spread over every local JAX device
+    along the run axis. Each run stops on its own rule at its own step; a run that
+    diverges or hits nan never affects the others, and every run's numbers equal a
+    single :func:`~descend.minimize` with the same settings.
+
+    Args:
+      fun: as in :func:`~descend.minimize`.
+      x0s: starts with a leading batch axis (shape ``(n_starts, ...)`` per leaf).
+      optimizer: an optax transformation, a name, or (with ``learning_rates``) a factory
+        taking the learning rate first, such as ``ds.adam``. Defaults to ``ds.gd``.
+      learning_rates: a 1-D array; the runs are then the grid starts x learning rates,
+        and results have shape ``(n_starts, n_learning_rates)``.
+      history: off by default for batches; True or field names to keep it.
+      callback: called between chunks with a :class:`BatchResult` of the current state.
+      Other options: as in :func:`~descend.minimize`.
+
+    Returns:
+      A :class:`BatchResult` with leading axes ``(n_starts,)`` or
+      ``(n_starts, n_learning_rates)``, ``.best`` and ``.table()``.
+    """
+    import jax
+    import jax.numpy as jnp
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    t_start = time.perf_counter()
+    opts = loop._validate_options(
+        gtol=gtol,
+        xtol=xtol,
+        ftol=ftol,
+        max_steps=max_steps,
+        record_every=record_every,
+        diverge_factor=diverge_factor,
+        callback=callback,
+        chunk_size=chunk_size,
+    )
+    objective = loop.make_objective(fun, grad)
+    x0s, n_starts = _check_starts(x0s)
+    args = loop._check_args(args)
+    first = jax.tree.map(lambda l: l[0], x0s)
+    lrs = None
+    if learning_rates is not None:
+        lrs = _check_learning_rates(learning_rates)
+        factory = optimizer if optimizer is not None else "gd"
+        if isinstance(factory, str):
+            from .optimizers import get_optimizer
+
+            factory = get_optimizer(factory)
+        if not callable(factory) or hasattr(factory, "update"):
+            raise TypeError(
+                "with learning_rates, optimizer must be a factory taking the learning "
+                "rate (e.g. ds.adam or 'adam'), got an already built transformation"
+            )
+        probe = factory(float(lrs[0]))  # refuses bad factories before compiling
+        make = _Factory(factory)
+        extra = loop.needs_extra_args(probe)
+        shape: tuple[int, ...] = (n_starts, lrs.size)
+        x_runs = jax.tree.map(lambda l: jnp.repeat(l, lrs.size, axis=0), x0s)
+        hyper = jnp.asarray(np.tile(lrs, n_starts), jax.tree.leaves(x0s)[0].dtype)
+    else:
+        opt = loop.resolve_optimizer(optimizer if optimizer is not None else loop._default_optimizer())
+        make = loop._fixed(opt)
+        extra = loop.needs_extra_args(opt)
+        shape = (n_starts,)
+        x_runs = x0s
+        hyper = None
+    loop.check_objective(objective, first, args)
+    n_runs = int(np.prod(shape))
+    record = loop.history_fields(history)
+    rows = loop.history_rows(max_steps, record_every)
+    loop.check_history_budget(record, first, rows, n_runs, max_history_bytes)
+
+    # Spread the runs over all local devices; pad to a multiple of the device count.
+    devices = jax.local_devices()
+    pad = (-n_runs) % len(devices)
+    if pad:
+        x_runs = jax.tree.map(lambda l: jnp.concatenate([l, jnp.repeat(l[:1], pad, 0)]), x_runs)
+        if hyper is not None:
+            hyper = jnp.concatenate([hyper, jnp.repeat(hyper[:1], pad)])
+    sharding = NamedSharding(Mesh(np.array(devices), ("runs",)), PartitionSpec("runs"))
+    x_runs = jax.device_put(x_runs, sharding)
+    if hyper is not None:
+        hyper = jax.device_put(hyper, sharding)
+
+    cfg = loop.Config(
+        objective=objective,
+        make_optimizer=make,
+        extra_args=extra,
+        record=record,
+        record_every=record_every,
+        rows=rows if record else 0,
+        keep_prev=True,
+    )
+    tols = loop._tolerances(opts, first)
+    hyper_batched = hyper is not None
+    init_fn, _ = loop._compiled(True, hyper_batched)
+    t_init = time.perf_counter()
+    state = init_fn(cfg, x_runs, hyper, args, tols)
+    init_time = time.perf_counter() - t_init  # mostly compilation on a first call
+
+    def snapshot(s: loop.State) -> BatchResult:
+        f, gn, step, x = jax.device_get((s.f, s.grad_norm, s.step, s.x))
+        cut = lambda a: np.asarray(a)[:n_runs].reshape(shape + np.shape(a)[1:])  # noqa: E731
+        return BatchResult(
+            x=jax.tree.map(cut, x),
+            fun=cut(f),
+            jac=None,
+            grad_norm=cut(gn),
+            nit=cut(step),
+            nfev=cut(step) + 1,
+            status=np.full(shape, None, dtype=object),
+            success=np.zeros(shape, bool),
+            message=np.full(shape, "running", dtype=object),
+            learning_rates=lrs,
+        )
+
+    state, _, compile_time = loop.drive(
+        cfg,
+        state,
+        hyper,
+        args,
+        tols,
+        batched=True,
+        hyper_batched=hyper_batched,
+        max_steps=max_steps,
+        callback=callback,
+        progress=progress,
+        chunk_size=chunk_size,
+        snapshot=snapshot,
+    )
+    fields = loop.finish(
+        cfg, state, args, loop._message_tols(opts), suggestion=lambda: "try a smaller learning rate"
+    )
+
+    def cut(a: Any) -> Any:
+        a = np.asarray(a)
+        return a[:n_runs].reshape(shape + a.shape[1:])
+
+    hist = fields["history"]
+    if hist is not None:
+        hist = type(hist)(
+            steps=cut(hist.steps),
+            x=None if hist.x is None else jax.tree.map(cut, hist.x),
+            fun=None if hist.fun is None else cut(hist.fun),
+            grad_norm=None if hist.grad_norm is None else cut(hist.grad_norm),
+            step_size=None if hist.step_size is None else cut(hist.step_size),
+        )
+    return BatchResult(
+        x=jax.tree.map(cut, fields["x"]),
+        fun=cut(fields["fun"]),
+        jac=jax.tree.map(cut, fields["jac"]),
+        grad_norm=cut(fields["grad_norm"]),
+        nit=cut(fields["nit"]),
+        nfev=cut(fields["nfev"]),
+        status=cut(fields["status"]),
+        success=cut(fields["success"]),
+        message=cut(fields["message"]),
+        history=hist,
+        learning_rates=lrs,
+        wall_time=time.perf_counter() - t_start - compile_time - init_time,
+        compile_time=compile_time + init_time,
+    )

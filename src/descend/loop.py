@@ -1,0 +1,983 @@
+"""The one driver: a compiled gradient-descent loop with stopping rules and a record.
+
+Design, in short:
+
+* ``_init`` evaluates f and its gradient at the start point; ``_run_chunk`` is one
+  ``lax.while_loop`` whose body takes a step, evaluates f and the gradient at the
+  new iterate, writes the history row and computes the status code. Every quantity
+  a rule needs is produced by the step itself, so the checks are a handful of
+  scalar operations per step.
+* History buffers are preallocated and carried through the loop; step ``k`` writes
+  row ``ceil(k / record_every)``, so with ``record_every=k`` the rows end up holding
+  steps 0, k, 2k, ... and the last step without any branch in the loop.
+* Python runs the compiled loop in chunks (donating the buffers, so nothing is
+  copied), which is where progress, callbacks and Ctrl-C are handled.
+* Batches are ``vmap`` of the same two functions (see :mod:`descend.batch`).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+import signal
+import threading
+import time
+from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
+
+import numpy as np
+
+from . import stopping
+from .result import History, Result
+from .stopping import Status
+
+__all__ = ["minimize", "HISTORY_FIELDS"]
+
+HISTORY_FIELDS = ("x", "fun", "grad_norm", "step_size")
+DEFAULT_MAX_HISTORY_BYTES = 2**30
+
+
+# --------------------------------------------------------------------------- objective
+class Objective(NamedTuple):
+    """f and its gradient as one hashable callable ``(x, args) -> (f, grad)``."""
+
+    fun: Callable[..., Any]
+    grad: Any = None  # None: autodiff; "numeric": central differences; else a callable
+
+    def __call__(self, x: Any, args: tuple) -> tuple[Any, Any]:
+        import jax
+
+        if self.grad is None:
+            return jax.value_and_grad(self.fun)(x, *args)
+        if isinstance(self.grad, str):
+            return _numeric_value_and_grad(self.fun, x, args)
+        return self.fun(x, *args), self.grad(x, *args)
+
+    def value(self, x: Any, args: tuple) -> Any:
+        if isinstance(self.grad, str):
+            return _numeric_value_and_grad(self.fun, x, args)[0]
+        return self.fun(x, *args)
+
+
+def _numeric_value_and_grad(fun: Callable[..., Any], x: Any, args: tuple) -> tuple[Any, Any]:
+    """f and its central-difference gradient for a black-box numpy ``fun``.
+
+    The slow path: 2n + 1 calls of ``fun`` in a Python loop, run through
+    ``jax.pure_callback`` so the compiled loop can still drive it.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    leaves, treedef = jax.tree.flatten(x)
+    shapes = [(l.shape, l.dtype) for l in leaves]
+    dtype = jnp.result_type(*[l.dtype for l in leaves])
+
+    def host(*flat_leaves: np.ndarray) -> tuple[np.ndarray, ...]:
+        vec = np.concatenate([np.asarray(l, np.float64).ravel() for l in flat_leaves])
+
+        def f_of(v: np.ndarray) -> float:
+            parts, i = [], 0
+            for shape, _ in shapes:
+                n = int(np.prod(shape))
+                parts.append(v[i : i + n].reshape(shape))
+                i += n
+            return float(fun(jax.tree.unflatten(treedef, parts), *args))
+
+        f0 = f_of(vec)
+        g = np.empty_like(vec)
+        # h ~ eps^(1/3) balances truncation and rounding error for central differences.
+        h = np.finfo(np.float64).eps ** (1 / 3) * np.maximum(np.abs(vec), 1.0)
+        for i in range(vec.size):
+            e = np.zeros_like(vec)
+            e[i] = h[i]
+            g[i] = (f_of(vec + e) - f_of(vec - e)) / (2 * h[i])
+        out, i = [np.asarray(f0, dtype)], 0
+        for shape, dt in shapes:
+            n = int(np.prod(shape))
+            out.append(g[i : i + n].reshape(shape).astype(dt))
+            i += n
+        return tuple(out)
+
+    result_shapes = (jax.ShapeDtypeStruct((), dtype),) + tuple(
+        jax.ShapeDtypeStruct(s, d) for s, d in shapes
+    )
+    f, *g = jax.pure_callback(host, result_shapes, *leaves, vmap_method="sequential")
+    return f, jax.tree.unflatten(treedef, g)
+
+
+# --------------------------------------------------------------------------- config
+class Config(NamedTuple):
+    """Everything static about a run; hashable, so compiled loops are reused."""
+
+    objective: Objective
+    make_optimizer: Callable[[Any], Any]  # hyper -> optax transformation
+    extra_args: bool  # pass value/grad/value_fn to optimizer.update (line searches)
+    record: tuple[str, ...]  # which history fields are kept
+    record_every: int
+    rows: int  # history rows preallocated
+    keep_prev: bool
+
+
+class Tolerances(NamedTuple):
+    gtol: Any
+    xtol: Any
+    ftol: Any
+    max_steps: Any
+    diverge_factor: Any
+
+
+class State(NamedTuple):
+    """The loop's carry; a pytree (batched runs add a leading axis to every leaf)."""
+
+    step: Any
+    x: Any
+    prev_x: Any
+    opt_state: Any
+    f: Any
+    f_prev: Any
+    f0: Any
+    grad: Any
+    grad_norm: Any
+    step_size: Any
+    status: Any
+    nfev: Any
+    hist: dict
+
+
+def _fixed(optimizer: Any) -> Callable[[Any], Any]:
+    return _Fixed(optimizer)
+
+
+class _Fixed(NamedTuple):
+    optimizer: Any
+
+    def __call__(self, hyper: Any) -> Any:
+        return self.optimizer
+
+
+def _tree_norm(tree: Any) -> Any:
+    import jax
+    import jax.numpy as jnp
+
+    leaves = jax.tree.leaves(tree)
+    return jnp.sqrt(sum(jnp.sum(jnp.real(l * jnp.conj(l))) for l in leaves))
+
+
+def _linesearch_evals(opt_state: Any) -> Any:
+    """Function evaluations spent inside an optax line search this step (else 0)."""
+    import jax.numpy as jnp
+    import optax
+
+    n = optax.tree_utils.tree_get(opt_state, "num_linesearch_steps", None)
+    return jnp.int32(0) if n is None else jnp.asarray(n, jnp.int32)
+
+
+def _write(hist: dict, row: Any, x: Any, f: Any, gn: Any, ss: Any) -> dict:
+    import jax
+    from jax import lax
+
+    out = dict(hist)
+    values = {"fun": f, "grad_norm": gn, "step_size": ss}
+    for name in hist:
+        if name == "x":
+            out["x"] = jax.tree.map(
+                lambda buf, leaf: lax.dynamic_update_index_in_dim(buf, leaf, row, 0),
+                hist["x"],
+                x,
+            )
+        else:
+            out[name] = lax.dynamic_update_index_in_dim(
+                hist[name], values[name].astype(hist[name].dtype), row, 0
+            )
+    return out
+
+
+def _init(cfg: Config, x0: Any, hyper: Any, args: tuple, tols: Tolerances) -> State:
+    """Evaluate the start point, allocate the history and decide if we are done already."""
+    import jax
+    import jax.numpy as jnp
+
+    f, g = cfg.objective(x0, args)
+    gn = _tree_norm(g).astype(f.dtype)
+    zero = jnp.zeros((), f.dtype)
+    hist: dict = {}
+    for name in cfg.record:
+        if name == "x":
+            hist["x"] = jax.tree.map(lambda l: jnp.zeros((cfg.rows,) + l.shape, l.dtype), x0)
+        else:
+            hist[name] = jnp.zeros((cfg.rows,), f.dtype)
+    hist = _write(hist, 0, x0, f, gn, zero)
+    step = jnp.int32(0)
+    status = stopping.status_code(
+        f=f, f_prev=f, f0=f, grad_norm=gn, step_size=zero, step=step, **tols._asdict()
+    )
+    return State(
+        step=step,
+        x=x0,
+        prev_x=x0 if cfg.keep_prev else (),
+        opt_state=cfg.make_optimizer(hyper).init(x0),
+        f=f,
+        f_prev=f,
+        f0=f,
+        grad=g,
+        grad_norm=gn,
+        step_size=zero,
+        status=status,
+        nfev=jnp.int32(1),
+        hist=hist,
+    )
+
+
+def _step(cfg: Config, s: State, hyper: Any, args: tuple, tols: Tolerances) -> State:
+    """One step of the optimizer, then f and the gradient at the new iterate."""
+    import optax
+
+    opt = cfg.make_optimizer(hyper)
+    if cfg.extra_args:
+        value_fn = functools.partial(_call_value, cfg.objective, args=args)
+        updates, opt_state = opt.update(
+            s.grad, s.opt_state, s.x, value=s.f, grad=s.grad, value_fn=value_fn
+        )
+    else:
+        updates, opt_state = opt.update(s.grad, s.opt_state, s.x)
+    x = optax.apply_updates(s.x, updates)
+    f, g = cfg.objective(x, args)
+    gn = _tree_norm(g).astype(f.dtype)
+    ss = _tree_norm(updates).astype(f.dtype)
+    step = s.step + 1
+    status = stopping.status_code(
+        f=f, f_prev=s.f, f0=s.f0, grad_norm=gn, step_size=ss, step=step, **tols._asdict()
+    )
+    row = (step + cfg.record_every - 1) // cfg.record_every
+    return State(
+        step=step,
+        x=x,
+        prev_x=s.x if cfg.keep_prev else (),
+        opt_state=opt_state,
+        f=f,
+        f_prev=s.f,
+        f0=s.f0,
+        grad=g,
+        grad_norm=gn,
+        step_size=ss,
+        status=status,
+        nfev=s.nfev + 1 + (_linesearch_evals(opt_state) if cfg.extra_args else 0),
+        hist=_write(s.hist, row, x, f, gn, ss),
+    )
+
+
+def _call_value(objective: Objective, x: Any, args: tuple) -> Any:
+    return objective.value(x, args)
+
+
+def _run_chunk(
+    cfg: Config, s: State, hyper: Any, args: tuple, tols: Tolerances, stop_at: Any
+) -> State:
+    """Step until a rule fires or ``step`` reaches ``stop_at`` (one compiled while-loop)."""
+    from jax import lax
+
+    return lax.while_loop(
+        lambda c: (c.status == stopping.RUNNING) & (c.step < stop_at),
+        lambda c: _step(cfg, c, hyper, args, tols),
+        s,
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled(batched: bool, hyper_batched: bool) -> tuple[Callable, Callable]:
+    """jit-compiled init and chunk functions (vmapped for batches); cached by jax on cfg."""
+    import jax
+
+    init, chunk = _init, _run_chunk
+    if batched:
+        h = 0 if hyper_batched else None
+        init = jax.vmap(_init, in_axes=(None, 0, h, None, None))
+        chunk = jax.vmap(_run_chunk, in_axes=(None, 0, h, None, None, None))
+    return (
+        jax.jit(init, static_argnums=0),
+        jax.jit(chunk, static_argnums=0, donate_argnums=1),
+    )
+
+
+# --------------------------------------------------------------------------- validation
+def _check_tol(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a non-negative number, got {value!r}")
+    if math.isnan(value) or value < 0:
+        raise ValueError(f"{name} must be a non-negative number (0 turns it off), got {value!r}")
+    return float(value)
+
+
+def _check_int(value: Any, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def prepare_x0(x0: Any, name: str = "x0") -> Any:
+    """``x0`` as a pytree of floating jax arrays; refuses empty or non-finite input."""
+    import jax
+    import jax.numpy as jnp
+
+    if isinstance(x0, (list,)) or np.isscalar(x0):
+        x0 = np.asarray(x0)
+    leaves, treedef = jax.tree.flatten(x0)
+    if not leaves:
+        raise ValueError(f"{name} must not be empty; got {x0!r}")
+    out = []
+    for leaf in leaves:
+        try:
+            arr = jnp.asarray(leaf)
+        except TypeError:
+            raise TypeError(
+                f"{name} must be an array or a pytree of arrays of numbers, "
+                f"got a leaf of type {type(leaf).__name__}"
+            ) from None
+        if arr.dtype.kind not in "fiub":
+            raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+        if arr.dtype.kind != "f":
+            arr = arr.astype(jnp.result_type(float))
+        out.append(arr)
+    if sum(a.size for a in out) == 0:
+        raise ValueError(f"{name} must not be empty; got an array of size 0")
+    bad = [int(np.size(a) - np.count_nonzero(np.isfinite(np.asarray(a)))) for a in out]
+    if any(bad):
+        raise ValueError(f"{name} must be finite; it has {sum(bad)} inf or nan entries")
+    return jax.tree.unflatten(treedef, out)
+
+
+def resolve_optimizer(optimizer: Any) -> Any:
+    """An optax transformation from a transformation, a name or a factory."""
+    from .optimizers import get_optimizer
+
+    if isinstance(optimizer, str):
+        return get_optimizer(optimizer)()
+    if hasattr(optimizer, "init") and hasattr(optimizer, "update"):
+        return optimizer
+    if callable(optimizer):
+        return resolve_optimizer(optimizer())
+    raise TypeError(
+        "optimizer must be an optax GradientTransformation (e.g. ds.gd(0.1)), "
+        f"an optimizer name or a factory, got {type(optimizer).__name__}"
+    )
+
+
+def needs_extra_args(optimizer: Any) -> bool:
+    import optax
+
+    return isinstance(optimizer, optax.GradientTransformationExtraArgs)
+
+
+def make_objective(fun: Any, grad: Any) -> Objective:
+    if not callable(fun):
+        raise TypeError(f"fun must be callable, got {type(fun).__name__}")
+    if grad is not None and not callable(grad) and grad != "numeric":
+        raise ValueError(f"grad must be None, a callable or 'numeric', got {grad!r}")
+    return Objective(fun, grad)
+
+
+def check_objective(objective: Objective, x0: Any, args: tuple) -> None:
+    """Evaluate shapes (not values) of f and its gradient at x0 and refuse misuse."""
+    import jax
+
+    fun = objective.fun
+    try:
+        if objective.grad == "numeric":
+            out = fun(jax.tree.map(np.asarray, x0), *args)
+            out_shape = np.shape(out)
+            out_dtype = np.asarray(out).dtype
+        else:
+            spec = jax.eval_shape(lambda x: fun(x, *args), x0)
+            out_shape, out_dtype = getattr(spec, "shape", None), getattr(spec, "dtype", None)
+    except jax.errors.TracerArrayConversionError as e:
+        raise TypeError(
+            "fun could not be traced by JAX (it converts its input to numpy); write it "
+            "with jax.numpy, or pass grad='numeric' for a black-box numpy function"
+        ) from e
+    except Exception as e:  # noqa: BLE001 - re-raised with context
+        raise ValueError(f"fun raised {type(e).__name__} when called at x0: {e}") from e
+    if out_shape is None or tuple(out_shape) not in ((), (1,)):
+        raise ValueError(
+            f"fun must return a scalar, got an output of shape {out_shape} at x0"
+        )
+    if out_dtype is None or np.dtype(out_dtype).kind != "f":
+        raise TypeError(
+            f"fun must return a floating-point scalar, got dtype {out_dtype}; "
+            "use float inputs and float operations"
+        )
+    if tuple(out_shape) == (1,):
+        raise ValueError("fun must return a scalar of shape (), got shape (1,); index it with [0]")
+    if callable(objective.grad):
+        try:
+            gspec = jax.eval_shape(lambda x: objective.grad(x, *args), x0)
+        except Exception as e:  # noqa: BLE001
+            raise ValueError(f"grad raised {type(e).__name__} when called at x0: {e}") from e
+        want = jax.tree.map(lambda l: tuple(l.shape), x0)
+        got = jax.tree.map(lambda l: tuple(getattr(l, "shape", ())), gspec)
+        if jax.tree.structure(want) != jax.tree.structure(got) or want != got:
+            raise ValueError(
+                f"grad must return the shape of x0: expected {want}, got {got}"
+            )
+
+
+def history_fields(history: Union[bool, str, Sequence[str]]) -> tuple[str, ...]:
+    if history is True:
+        return HISTORY_FIELDS
+    if history is False or history is None:
+        return ()
+    names = (history,) if isinstance(history, str) else tuple(history)
+    unknown = [n for n in names if n not in HISTORY_FIELDS]
+    if unknown:
+        raise ValueError(
+            f"history must be True, False or a subset of {HISTORY_FIELDS}, got {unknown}"
+        )
+    return tuple(n for n in HISTORY_FIELDS if n in names)
+
+
+def history_rows(max_steps: int, record_every: int) -> int:
+    return -(-max_steps // record_every) + 1
+
+
+def check_history_budget(
+    record: tuple[str, ...], x0: Any, rows: int, n_runs: int, max_history_bytes: float
+) -> None:
+    import jax
+
+    if not record:
+        return
+    itemsize = np.dtype(jax.tree.leaves(x0)[0].dtype).itemsize
+    per_row = sum(itemsize for n in record if n != "x")
+    if "x" in record:
+        per_row += sum(l.size * l.dtype.itemsize for l in jax.tree.leaves(x0))
+    total = per_row * rows * n_runs
+    if total > max_history_bytes:
+        runs = f" x {n_runs:,} runs" if n_runs > 1 else ""
+        raise ValueError(
+            f"history would need {total / 2**30:.2f} GiB ({rows:,} rows x {per_row:,} "
+            f"bytes{runs}), over max_history_bytes={max_history_bytes:,.0f}; record "
+            "fewer rows with record_every=k, keep only some fields (history=('fun',)), "
+            "turn it off with history=False, or raise max_history_bytes"
+        )
+
+
+# --------------------------------------------------------------------------- driver
+class _SigintFlag:
+    """Turns Ctrl-C into a flag checked between chunks, so no buffer is left half-donated."""
+
+    def __init__(self) -> None:
+        self.hit = False
+        self._old: Any = None
+
+    def __enter__(self) -> "_SigintFlag":
+        if threading.current_thread() is threading.main_thread():
+            try:
+                self._old = signal.signal(signal.SIGINT, self._handler)
+            except ValueError:  # not allowed here (e.g. embedded interpreter)
+                self._old = None
+        return self
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self.hit = True
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+class Progress:
+    """A progress bar (rich if installed, else a line on stderr)."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.enabled = enabled
+        self.total = total
+        self._bar: Any = None
+        if not enabled:
+            return
+        try:
+            from rich.progress import BarColumn, Progress as RichProgress, TextColumn
+
+            self._bar = RichProgress(
+                TextColumn("descend"),
+                BarColumn(),
+                TextColumn("step {task.completed:,}/{task.total:,}"),
+                TextColumn("{task.fields[info]}"),
+                transient=False,
+            )
+            self._task = self._bar.add_task("run", total=total, info="")
+            self._bar.start()
+        except ImportError:
+            self._bar = None
+
+    def update(self, step: int, info: str) -> None:
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            self._bar.update(self._task, completed=step, info=info)
+        else:
+            import sys
+
+            print(f"\rdescend step {step:,}/{self.total:,} {info}", end="", file=sys.stderr)
+
+    def close(self) -> None:
+        if self.enabled:
+            if self._bar is not None:
+                self._bar.stop()
+            else:
+                import sys
+
+                print(file=sys.stderr)
+
+
+def drive(
+    cfg: Config,
+    state: State,
+    hyper: Any,
+    args: tuple,
+    tols: Tolerances,
+    *,
+    batched: bool,
+    hyper_batched: bool,
+    max_steps: int,
+    callback: Optional[Callable[[Any], Any]],
+    progress: bool,
+    chunk_size: Optional[int],
+    snapshot: Callable[[State], Any],
+) -> tuple[State, float, float]:
+    """Run the compiled loop chunk by chunk; returns (state, wall_time, compile_time).
+
+    Between chunks: progress, ``callback(snapshot)`` (StopIteration -> ``stopped``,
+    KeyboardInterrupt -> ``interrupted``) and Ctrl-C (-> ``interrupted``).
+    """
+    import jax
+    import jax.numpy as jnp
+
+    _, chunk_fn = _compiled(batched, hyper_batched)
+    t0 = time.perf_counter()
+    # A zero-step call compiles the loop, so chunk timing below measures only steps.
+    state = chunk_fn(cfg, state, hyper, args, tols, jnp.int32(0))
+    jax.block_until_ready(state.status)
+    compile_time = time.perf_counter() - t0
+    bar = Progress(max_steps, progress)
+    interactive = callback is not None or progress
+    target = 0.1 if interactive else 0.5  # seconds per chunk
+    size = chunk_size or (64 if interactive else 1000)
+    done_at = 0
+    final_code: Optional[int] = None
+    run_start = time.perf_counter()
+    try:
+        with _SigintFlag() as sigint:
+            while True:
+                stop_at = min(done_at + size, max_steps)
+                t_chunk = time.perf_counter()
+                state = chunk_fn(cfg, state, hyper, args, tols, jnp.int32(stop_at))
+                step, status = jax.device_get((state.step, state.status))
+                elapsed = time.perf_counter() - t_chunk
+                running = np.asarray(status) == stopping.RUNNING
+                done_at = stop_at
+                if not running.any() or done_at >= max_steps:
+                    break
+                if sigint.hit:
+                    final_code = stopping.CODES[Status.INTERRUPTED]
+                    break
+                if progress:
+                    f = np.asarray(jax.device_get(state.f))
+                    g = np.asarray(jax.device_get(state.grad_norm))
+                    bar.update(int(np.max(step)), f"f {np.min(f):.4g}  |grad| {np.min(g):.2e}")
+                if callback is not None:
+                    try:
+                        callback(snapshot(state))
+                    except StopIteration:
+                        final_code = stopping.CODES[Status.STOPPED]
+                        break
+                    except KeyboardInterrupt:
+                        final_code = stopping.CODES[Status.INTERRUPTED]
+                        break
+                if sigint.hit:
+                    final_code = stopping.CODES[Status.INTERRUPTED]
+                    break
+                if chunk_size is None:
+                    # Grow chunks geometrically towards ~target seconds each.
+                    per_step = max(elapsed, 1e-6) / max(stop_at - (done_at - size), 1)
+                    size = int(min(max(size * 2, 1), max(target / per_step, 1)))
+    finally:
+        if progress:
+            f = np.asarray(jax.device_get(state.f))
+            bar.update(int(np.max(jax.device_get(state.step))), f"f {np.min(f):.4g}")
+            bar.close()
+    if final_code is not None:
+        state = state._replace(
+            status=jnp.where(
+                state.status == stopping.RUNNING, jnp.int32(final_code), state.status
+            )
+        )
+    return state, time.perf_counter() - run_start, compile_time
+
+
+# --------------------------------------------------------------------------- results
+def _to_numpy(tree: Any) -> Any:
+    import jax
+
+    return jax.tree.map(np.asarray, jax.device_get(tree))
+
+
+def finish(
+    cfg: Config,
+    state: Any,
+    args: tuple,
+    tols: dict,
+    suggestion: Callable[[], str],
+) -> dict:
+    """Host-side fields shared by single and batched results (numpy, batch axes first).
+
+    Returns a dict with x, fun, jac, grad_norm, nit, nfev, status (objects), message,
+    success and the truncated history pieces.
+    """
+    import jax
+
+    s = _to_numpy(state._replace(opt_state=()))
+    step = np.asarray(s.step)
+    codes = np.asarray(s.status)
+    # A run that was still running when the loop ended reached max_steps; code 0
+    # can only remain if a chunk ended exactly there without the rule firing.
+    codes = np.where(codes == stopping.RUNNING, stopping.CODES[Status.MAX_STEPS], codes)
+    statuses = np.vectorize(lambda c: stopping.FROM_CODE[int(c)], otypes=[object])(codes)
+    nonfinite = codes == stopping.CODES[Status.NONFINITE]
+    moved = step >= 1
+    use_prev = nonfinite & moved
+    x = s.x
+    fun = np.asarray(s.f)
+    jac = s.grad
+    gnorm = np.asarray(s.grad_norm)
+    if use_prev.any():
+        prev = s.prev_x
+        pick = lambda a, b: np.where(  # noqa: E731
+            use_prev.reshape(use_prev.shape + (1,) * (np.ndim(a) - use_prev.ndim)), a, b
+        )
+        x = jax.tree.map(pick, prev, x)
+        fun = np.where(use_prev, np.asarray(s.f_prev), fun)
+        # The gradient at the last finite iterate: one more evaluation, only here.
+        obj = cfg.objective
+        _, g_prev = _eval_batched(obj, prev, args, use_prev.ndim)
+        jac = jax.tree.map(pick, g_prev, jac)
+        gnorm = np.where(use_prev, _np_tree_norm(g_prev, use_prev.ndim), gnorm)
+    hist = None
+    if cfg.record:
+        last_row = -(-step // cfg.record_every)
+        n_rows = int(np.max(last_row)) + 1
+        rows = np.arange(n_rows)
+        # Rows past a run's own end repeat its last row (batches stop at different steps).
+        take = np.minimum(rows, last_row[..., None]) if np.ndim(last_row) else rows
+        steps = np.minimum(rows * cfg.record_every, step[..., None] if np.ndim(step) else step)
+        steps = np.where(rows <= (last_row[..., None] if np.ndim(last_row) else last_row), steps, step[..., None] if np.ndim(step) else step)
+
+        def cut(buf: np.ndarray) -> np.ndarray:
+            buf = np.asarray(buf)
+            nb = np.ndim(step)
+            if nb == 0:
+                return buf[:n_rows]
+            idx = take.reshape(take.shape + (1,) * (buf.ndim - nb - 1))
+            return np.take_along_axis(buf, idx, axis=nb)
+
+        hist = History(
+            steps=steps.astype(np.int64),
+            x=jax.tree.map(cut, s.hist["x"]) if "x" in cfg.record else None,
+            fun=cut(s.hist["fun"]) if "fun" in cfg.record else None,
+            grad_norm=cut(s.hist["grad_norm"]) if "grad_norm" in cfg.record else None,
+            step_size=cut(s.hist["step_size"]) if "step_size" in cfg.record else None,
+        )
+    f_prev = np.asarray(s.f_prev)
+    messages = np.empty(codes.shape, dtype=object)
+    for idx in np.ndindex(*codes.shape):
+        st = statuses[idx]
+        messages[idx] = stopping.stop_message(
+            st,
+            nit=int(step[idx]),
+            fun=float(fun[idx]),
+            f0=float(np.asarray(s.f0)[idx]),
+            f_stop=float(np.asarray(s.f)[idx]),
+            grad_norm=float(gnorm[idx]),
+            step_size=float(np.asarray(s.step_size)[idx]),
+            f_change=float(abs(np.asarray(s.f)[idx] - f_prev[idx])),
+            suggestion=suggestion() if st in (Status.DIVERGED, Status.NONFINITE) else "",
+            **tols,
+        )
+    return dict(
+        x=x,
+        fun=fun,
+        jac=jac,
+        grad_norm=gnorm,
+        nit=step.astype(np.int64),
+        nfev=np.asarray(s.nfev).astype(np.int64),
+        status=statuses,
+        success=np.vectorize(lambda st: st.success, otypes=[bool])(statuses),
+        message=messages,
+        history=hist,
+    )
+
+
+def _np_tree_norm(tree: Any, batch_ndim: int) -> np.ndarray:
+    import jax
+
+    total = 0.0
+    for leaf in jax.tree.leaves(tree):
+        leaf = np.asarray(leaf, np.float64)
+        total = total + (leaf**2).reshape(leaf.shape[:batch_ndim] + (-1,)).sum(-1)
+    return np.sqrt(total)
+
+
+def _eval_batched(obj: Objective, x: Any, args: tuple, batch_ndim: int) -> tuple[Any, Any]:
+    import jax
+
+    fn = lambda xx: obj(xx, args)  # noqa: E731
+    for _ in range(batch_ndim):
+        fn = jax.vmap(fn)
+    f, g = fn(x)
+    return np.asarray(f), jax.tree.map(np.asarray, g)
+
+
+# --------------------------------------------------------------------------- minimize
+def minimize(
+    fun: Callable[..., Any],
+    x0: Any,
+    optimizer: Any = None,
+    *,
+    args: tuple = (),
+    grad: Union[None, str, Callable[..., Any]] = None,
+    gtol: float = 1e-6,
+    xtol: float = 0.0,
+    ftol: float = 0.0,
+    max_steps: int = 10_000,
+    record_every: int = 1,
+    history: Union[bool, str, Sequence[str]] = True,
+    max_history_bytes: float = DEFAULT_MAX_HISTORY_BYTES,
+    diverge_factor: float = 1e8,
+    throw: bool = False,
+    callback: Optional[Callable[[Result], Any]] = None,
+    progress: bool = False,
+    chunk_size: Optional[int] = None,
+) -> Result:
+    r"""Minimize ``fun`` by gradient descent (or any optax update rule) from ``x0``.
+
+    Each step is :math:`x_{k+1} = x_k + \text{update}(\nabla f(x_k))`; for plain
+    gradient descent, :math:`x_{k+1} = x_k - \eta \nabla f(x_k)`. The loop is compiled
+    with JAX and stops at the first rule that fires:
+
+    * ``gtol``: :math:`\|\nabla f(x_k)\| \le` gtol (the ground is flat);
+    * ``xtol``: :math:`\|x_k - x_{k-1}\| \le` xtol (x stopped moving);
+    * ``ftol``: :math:`|f(x_k) - f(x_{k-1})| \le` ftol (f stopped changing);
+    * ``max_steps``: the step limit;
+    * ``diverged``: :math:`f(x_k) - f(x_0) >` diverge_factor :math:`\cdot \max(|f(x_0)|, 1)`;
+    * ``nonfinite``: f or the gradient is inf or nan (``x`` is then the last finite
+      iterate).
+
+    A tolerance of 0 turns its rule off.
+
+    Args:
+      fun: ``fun(x, *args) -> scalar``, written with ``jax.numpy``; ``x`` is a pytree
+        shaped like ``x0``.
+      x0: the start point: an array, a nested tuple/list/dict of arrays, or a number.
+        Integers become floats; float32 input runs in float32, anything else in float64.
+      optimizer: an optax ``GradientTransformation`` (``ds.gd(0.1)``, ``ds.adam(1e-2)``,
+        ``optax.lbfgs()``...) or a name (``"adam"``, with its default learning rate).
+        Defaults to ``ds.gd(0.1)``.
+      args: extra arguments passed to ``fun`` (and ``grad``), as in scipy.
+      grad: None for automatic differentiation, a function ``grad(x, *args)`` returning
+        a pytree like ``x``, or ``"numeric"`` for central finite differences of a
+        black-box numpy ``fun`` (slow: 2n + 1 calls per step, in Python).
+      gtol, xtol, ftol: tolerances of the convergence rules (>= 0; 0 turns a rule off).
+      max_steps: the most steps to take (>= 1).
+      record_every: keep every k-th step in the history, plus the last.
+      history: True (x, fun, grad_norm, step_size), False (final state only, for very
+        large problems), or the names of the fields to keep, e.g. ``("fun",)``.
+      max_history_bytes: the run is refused before it starts if the history would need
+        more memory than this (default 1 GiB).
+      diverge_factor: how far f may grow past its start before the run is ``diverged``.
+      throw: raise ``RuntimeError`` when the run does not succeed.
+      callback: ``callback(intermediate_result)``, called between compiled chunks with a
+        :class:`Result` of the current state (no history); raising ``StopIteration``
+        ends the run with status ``stopped``.
+      progress: show a progress bar (steps, f, gradient norm).
+      chunk_size: steps per compiled chunk (default: adaptive, about 0.1 s per chunk when
+        a callback or progress bar is used). ``chunk_size=1`` calls the callback after
+        every step, like scipy.
+
+    Returns:
+      A :class:`Result` (``x, fun, jac, grad_norm, nit, nfev, status, success, message,
+      history, wall_time``).
+
+    Example:
+      >>> import jax.numpy as jnp, descend as ds
+      >>> loss = lambda w: (w[0] - 1) ** 2 + 2 * (w[1] + 2) ** 2 + 3 * (w[2] - 0.5) ** 2
+      >>> res = ds.minimize(loss, jnp.zeros(3), ds.gd(learning_rate=0.1), gtol=1e-8)
+      >>> res.status, res.x.round(6).tolist()
+      (<Status.GTOL: 'gtol'>, [1.0, -2.0, 0.5])
+    """
+    t_start = time.perf_counter()
+    opts = _validate_options(
+        gtol=gtol,
+        xtol=xtol,
+        ftol=ftol,
+        max_steps=max_steps,
+        record_every=record_every,
+        diverge_factor=diverge_factor,
+        callback=callback,
+        chunk_size=chunk_size,
+    )
+    objective = make_objective(fun, grad)
+    x0 = prepare_x0(x0)
+    args = _check_args(args)
+    optimizer = resolve_optimizer(optimizer if optimizer is not None else _default_optimizer())
+    check_objective(objective, x0, args)
+    record = history_fields(history)
+    rows = history_rows(max_steps, record_every)
+    check_history_budget(record, x0, rows, 1, max_history_bytes)
+    cfg = Config(
+        objective=objective,
+        make_optimizer=_fixed(optimizer),
+        extra_args=needs_extra_args(optimizer),
+        record=record,
+        record_every=record_every,
+        rows=rows if record else 0,
+        keep_prev=True,
+    )
+    tols = _tolerances(opts, x0)
+    init_fn, _ = _compiled(False, False)
+    t_init = time.perf_counter()
+    state = init_fn(cfg, x0, None, args, tols)
+    init_time = time.perf_counter() - t_init  # mostly compilation on a first call
+
+    def snapshot(s: State) -> Result:
+        return _snapshot(s)
+
+    state, _, compile_time = drive(
+        cfg,
+        state,
+        None,
+        args,
+        tols,
+        batched=False,
+        hyper_batched=False,
+        max_steps=max_steps,
+        callback=callback,
+        progress=progress,
+        chunk_size=chunk_size,
+        snapshot=snapshot,
+    )
+    fields = finish(
+        cfg,
+        state,
+        args,
+        _message_tols(opts),
+        suggestion=lambda: _suggest(objective, x0, args, optimizer),
+    )
+    result = Result(
+        x=_unbatch(fields["x"]),
+        fun=float(fields["fun"]),
+        jac=_unbatch(fields["jac"]),
+        grad_norm=float(fields["grad_norm"]),
+        nit=int(fields["nit"]),
+        nfev=int(fields["nfev"]),
+        status=fields["status"].item(),
+        success=bool(fields["success"]),
+        message=str(fields["message"].item()),
+        history=fields["history"],
+        wall_time=time.perf_counter() - t_start - compile_time - init_time,
+        compile_time=compile_time + init_time,
+    )
+    if throw and not result.success:
+        raise RuntimeError(f"minimize did not converge: {result.message}")
+    return result
+
+
+def _snapshot(s: State) -> Result:
+    import jax
+
+    x, f, g, gn, step, nfev = jax.device_get((s.x, s.f, s.grad, s.grad_norm, s.step, s.nfev))
+    return Result(
+        x=_unbatch(x),
+        fun=float(f),
+        jac=_unbatch(g),
+        grad_norm=float(gn),
+        nit=int(step),
+        nfev=int(nfev),
+        status=None,  # type: ignore[arg-type]  # still running
+        success=False,
+        message="running",
+    )
+
+
+def _unbatch(tree: Any) -> Any:
+    import jax
+
+    return jax.tree.map(np.asarray, tree)
+
+
+def _tree_size(x: Any) -> int:
+    import jax
+
+    return sum(int(np.size(l)) for l in jax.tree.leaves(x))
+
+
+def _default_optimizer() -> Any:
+    from .optimizers import gd
+
+    return gd(0.1)
+
+
+def _check_args(args: Any) -> tuple:
+    if not isinstance(args, tuple):
+        args = (args,) if not isinstance(args, list) else tuple(args)
+    return args
+
+
+def _validate_options(**kw: Any) -> dict:
+    out = dict(kw)
+    for name in ("gtol", "xtol", "ftol"):
+        out[name] = _check_tol(kw[name], name)
+    out["max_steps"] = _check_int(kw["max_steps"], "max_steps")
+    out["record_every"] = _check_int(kw["record_every"], "record_every")
+    if kw["chunk_size"] is not None:
+        out["chunk_size"] = _check_int(kw["chunk_size"], "chunk_size")
+    df = kw["diverge_factor"]
+    if isinstance(df, bool) or not isinstance(df, numbers.Real) or not df > 0:
+        raise ValueError(f"diverge_factor must be a positive number, got {df!r}")
+    if kw["callback"] is not None and not callable(kw["callback"]):
+        raise TypeError(f"callback must be callable, got {type(kw['callback']).__name__}")
+    return out
+
+
+def _tolerances(opts: dict, x0: Any) -> Tolerances:
+    import jax
+    import jax.numpy as jnp
+
+    dtype = jax.tree.leaves(x0)[0].dtype
+    big = float(np.finfo(dtype).max)
+    return Tolerances(
+        gtol=jnp.asarray(min(opts["gtol"], big), dtype),
+        xtol=jnp.asarray(min(opts["xtol"], big), dtype),
+        ftol=jnp.asarray(min(opts["ftol"], big), dtype),
+        max_steps=jnp.int32(opts["max_steps"]),
+        diverge_factor=jnp.asarray(min(opts["diverge_factor"], big), dtype),
+    )
+
+
+def _message_tols(opts: dict) -> dict:
+    return {k: opts[k] for k in ("gtol", "xtol", "ftol", "max_steps", "diverge_factor")}
+
+
+def _suggest(objective: Objective, x0: Any, args: tuple, optimizer: Any) -> str:
+    """A learning-rate hint for a diverged run, from the curvature at x0 when possible."""
+    try:
+        from .curvature import largest_eigenvalue
+
+        lam = largest_eigenvalue(objective, x0, args)
+    except Exception:  # noqa: BLE001 - a hint only; never fail the run over it
+        return "try a smaller learning rate"
+    if not np.isfinite(lam) or lam <= 0:
+        return "try a smaller learning rate"
+    return (
+        f"try a smaller learning rate: the curvature at x0 is about {lam:.3g}, so gradient "
+        f"descent needs learning_rate < 2/L = {2 / lam:.3g} (1/L = {1 / lam:.3g} is a safe start)"
+    )

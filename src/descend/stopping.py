@@ -1,0 +1,165 @@
+"""Stopping rules and the :class:`Status` of a run.
+
+Each rule is a small pure function of scalars that returns whether it fires; the
+driver combines them in a fixed order of precedence (``nonfinite``, ``diverged``,
+``gtol``, ``xtol``, ``ftol``, ``max_steps``) so one step has exactly one reason.
+A tolerance of 0 turns its rule off.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+__all__ = ["Status", "stop_message"]
+
+
+class Status(str, enum.Enum):
+    """Why a run stopped. A string-valued enum: ``Status.GTOL == "gtol"``."""
+
+    GTOL = "gtol"
+    XTOL = "xtol"
+    FTOL = "ftol"
+    MAX_STEPS = "max_steps"
+    DIVERGED = "diverged"
+    NONFINITE = "nonfinite"
+    STOPPED = "stopped"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def success(self) -> bool:
+        """True when a convergence rule fired (gtol, xtol or ftol)."""
+        return self in (Status.GTOL, Status.XTOL, Status.FTOL)
+
+    @property
+    def description(self) -> str:
+        """A one-line explanation of the status for a learner."""
+        return _DESCRIPTIONS[self]
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_DESCRIPTIONS = {
+    Status.GTOL: "the gradient norm fell below gtol: the ground is flat here",
+    Status.XTOL: "the step became shorter than xtol: x stopped moving",
+    Status.FTOL: "f changed by less than ftol in one step",
+    Status.MAX_STEPS: "the step limit was reached before any convergence rule fired",
+    Status.DIVERGED: "f grew far past its start value: the steps overshoot",
+    Status.NONFINITE: "f or its gradient became inf or nan",
+    Status.STOPPED: "the callback raised StopIteration",
+    Status.INTERRUPTED: "the run was interrupted (Ctrl-C)",
+}
+
+# Integer codes used inside the compiled loop; 0 means "still running".
+RUNNING = 0
+CODES: dict[Status, int] = {
+    Status.NONFINITE: 1,
+    Status.DIVERGED: 2,
+    Status.GTOL: 3,
+    Status.XTOL: 4,
+    Status.FTOL: 5,
+    Status.MAX_STEPS: 6,
+    Status.STOPPED: 7,
+    Status.INTERRUPTED: 8,
+}
+FROM_CODE: dict[int, Status] = {v: k for k, v in CODES.items()}
+
+
+def status_code(
+    *,
+    f: Any,
+    f_prev: Any,
+    f0: Any,
+    grad_norm: Any,
+    step_size: Any,
+    step: Any,
+    gtol: Any,
+    xtol: Any,
+    ftol: Any,
+    max_steps: Any,
+    diverge_factor: Any,
+) -> Any:
+    """The status code after evaluating iterate ``step`` (jax scalars in, int32 out).
+
+    The rules, in order of precedence:
+      nonfinite: f or ||grad f|| is inf or nan;
+      diverged:  f - f0 > diverge_factor * max(|f0|, 1);
+      gtol:      ||grad f(x_k)|| <= gtol;
+      xtol:      ||x_k - x_{k-1}|| <= xtol (k >= 1);
+      ftol:      |f(x_k) - f(x_{k-1})| <= ftol (k >= 1);
+      max_steps: k >= max_steps.
+    """
+    import jax.numpy as jnp
+
+    moved = step >= 1
+    nonfinite = ~(jnp.isfinite(f) & jnp.isfinite(grad_norm))
+    diverged = (f - f0) > diverge_factor * jnp.maximum(jnp.abs(f0), 1.0)
+    g_done = (gtol > 0) & (grad_norm <= gtol)
+    x_done = moved & (xtol > 0) & (step_size <= xtol)
+    f_done = moved & (ftol > 0) & (jnp.abs(f - f_prev) <= ftol)
+    out_of_steps = step >= max_steps
+    code = jnp.int32(RUNNING)
+    # Lowest precedence first, so the most important reason wins.
+    for cond, st in (
+        (out_of_steps, Status.MAX_STEPS),
+        (f_done, Status.FTOL),
+        (x_done, Status.XTOL),
+        (g_done, Status.GTOL),
+        (diverged, Status.DIVERGED),
+        (nonfinite, Status.NONFINITE),
+    ):
+        code = jnp.where(cond, jnp.int32(CODES[st]), code)
+    return code
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.3g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
+
+
+def stop_message(
+    status: Status,
+    *,
+    nit: int,
+    fun: float,
+    f0: float,
+    f_stop: float,
+    grad_norm: float,
+    step_size: float,
+    f_change: float,
+    gtol: float,
+    xtol: float,
+    ftol: float,
+    max_steps: int,
+    diverge_factor: float,
+    suggestion: str = "",
+) -> str:
+    """A sentence that says which rule fired, with its numbers."""
+    steps = f"after {nit} step{'s' if nit != 1 else ''}"
+    if status is Status.GTOL:
+        return f"gradient norm {grad_norm:.2e} <= gtol {gtol:.0e} {steps}"
+    if status is Status.XTOL:
+        return f"step size {step_size:.2e} <= xtol {xtol:.0e} {steps}"
+    if status is Status.FTOL:
+        return f"change in f {f_change:.2e} <= ftol {ftol:.0e} {steps}"
+    if status is Status.MAX_STEPS:
+        return (
+            f"reached max_steps {max_steps} without converging "
+            f"(gradient norm {grad_norm:.2e}, gtol {gtol:.0e})"
+        )
+    hint = suggestion or "try a smaller learning rate"
+    if status is Status.DIVERGED:
+        return (
+            f"diverged at step {nit}: f = {_fmt(f_stop)} grew past "
+            f"f0 + {diverge_factor:.0e} * max(|f0|, 1) (f0 = {_fmt(f0)}); {hint}"
+        )
+    if status is Status.NONFINITE:
+        where = (
+            f"x is the last finite iterate, from step {nit - 1}"
+            if nit >= 1
+            else "x is the start point"
+        )
+        return f"f or its gradient became {_fmt(f_stop)} at step {nit}; {where}; {hint}"
+    if status is Status.STOPPED:
+        return f"stopped by the callback {steps}"
+    return f"interrupted {steps}; the result holds everything computed so far"
