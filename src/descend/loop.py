@@ -328,6 +328,11 @@ def prepare_x0(x0: Any, name: str = "x0") -> Any:
         raise ValueError(f"{name} must not be empty; got {x0!r}")
     out = []
     for leaf in leaves:
+        dtype = getattr(leaf, "dtype", None)
+        if dtype is None:
+            dtype = np.asarray(leaf).dtype
+        if np.dtype(dtype).kind not in "fiub":
+            raise TypeError(f"{name} must hold real numbers, got dtype {dtype}")
         try:
             arr = jnp.asarray(leaf)
         except TypeError:

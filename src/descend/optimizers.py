@@ -178,7 +178,9 @@ def rmsprop(learning_rate: LearningRate = 0.01, decay: float = 0.9, eps: float =
 
     _check_unit(decay, "decay")
     _check_positive(eps, "eps")
-    return optax.rmsprop(check_learning_rate(learning_rate), decay=decay, eps=eps)
+    return optax.rmsprop(
+        check_learning_rate(learning_rate), decay=decay, eps=eps, eps_in_sqrt=False
+    )
 
 
 @_cached

@@ -1,0 +1,115 @@
+"""minimize_batch: equal to single runs, independent statuses, shapes, devices."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import descend as ds
+
+
+def seed_quadratic(w):
+    return (w[0] - 1) ** 2 + 2 * (w[1] + 2) ** 2 + 3 * (w[2] - 0.5) ** 2
+
+
+STARTS = np.array([[0.0, 0.0, 0.0], [3.0, 1.0, -2.0], [-1.0, 4.0, 1.5]])
+
+
+def test_batch_over_starts_equals_single_runs():
+    batch = ds.minimize_batch(seed_quadratic, STARTS, ds.adam(0.05), gtol=1e-8, history=True)
+    assert batch.shape == (3,)
+    for i, x0 in enumerate(STARTS):
+        single = ds.minimize(seed_quadratic, x0, ds.adam(0.05), gtol=1e-8)
+        r = batch[i]
+        assert r.status == single.status and r.nit == single.nit
+        np.testing.assert_allclose(r.x, single.x, rtol=0, atol=1e-14)
+        np.testing.assert_allclose(r.fun, single.fun, rtol=1e-12, atol=1e-300)
+        np.testing.assert_allclose(r.history.x, single.history.x, atol=1e-14)
+        np.testing.assert_array_equal(r.history.steps, single.history.steps)
+
+
+def test_grid_of_starts_and_learning_rates_has_independent_statuses():
+    lrs = [0.01, 0.1, 0.4]  # 2/L = 1/3 for this quadratic: 0.4 diverges
+    batch = ds.minimize_batch(
+        seed_quadratic, STARTS, ds.gd, learning_rates=lrs, gtol=1e-8, max_steps=2000
+    )
+    assert batch.shape == (3, 3) and batch.fun.shape == (3, 3) and batch.x.shape == (3, 3, 3)
+    assert all(s == "diverged" for s in batch.status[:, 2])
+    assert all(s == "gtol" for s in batch.status[:, :2].ravel())
+    for i in range(3):
+        for j, lr in enumerate(lrs):
+            single = ds.minimize(seed_quadratic, STARTS[i], ds.gd(lr), gtol=1e-8, max_steps=2000,
+                                 history=False)
+            assert batch.nit[i, j] == single.nit and batch.status[i, j] == single.status
+            np.testing.assert_allclose(batch.x[i, j], single.x, rtol=1e-12, atol=1e-14)
+    best = batch.best
+    assert best.status == "gtol" and best.fun == np.min(batch.fun)
+    rows = batch.table()
+    assert len(rows) == 9 and rows[2]["learning_rate"] == 0.4 and rows[2]["status"] == "diverged"
+    assert "BatchResult(shape=(3, 3)" in repr(batch)
+
+
+def test_one_nan_run_does_not_spoil_the_others():
+    f = lambda x: jnp.sum(x - jnp.log(x))  # noqa: E731
+    batch = ds.minimize_batch(f, np.array([[2.0], [1.5], [0.5]]), ds.gd(2.0), gtol=1e-9,
+                              max_steps=500)
+    # From 2: x1 = 2 - 2 * 0.5 = 1 (the minimum); from 0.5: x1 = 0.5 + 2 = 2.5, then 2.5 - 1.2 ...
+    assert batch.status[0] == "gtol"
+    assert all(np.isfinite(batch.fun))
+    g = lambda x: jnp.sum(x - jnp.log(x))  # noqa: E731
+    b2 = ds.minimize_batch(g, np.array([[2.0], [1.1]]), ds.gd(10.0), max_steps=50)
+    assert b2.status[0] == "nonfinite"
+    np.testing.assert_allclose(b2.x[0], [2.0])  # last finite iterate
+    single = ds.minimize(g, np.array([1.1]), ds.gd(10.0), max_steps=50)
+    assert b2.status[1] == single.status and b2.nit[1] == single.nit
+
+
+def test_batch_history_pads_with_last_row():
+    batch = ds.minimize_batch(seed_quadratic, STARTS[:2], ds.gd(0.1), gtol=1e-8, history=("fun",))
+    n0, n1 = batch.nit
+    assert batch.history.fun.shape == (2, max(n0, n1) + 1)
+    short = int(np.argmin(batch.nit))
+    np.testing.assert_array_equal(
+        batch.history.fun[short, batch.nit[short]:], batch.history.fun[short, batch.nit[short]]
+    )
+    assert len(batch[short].history) == batch.nit[short] + 1
+
+
+def test_batch_bad_input():
+    with pytest.raises(ValueError, match="learning_rates must all be positive"):
+        ds.minimize_batch(seed_quadratic, STARTS, ds.gd, learning_rates=[0.1, -1.0])
+    with pytest.raises(ValueError, match="learning_rates must be a non-empty 1-D"):
+        ds.minimize_batch(seed_quadratic, STARTS, ds.gd, learning_rates=[[0.1]])
+    with pytest.raises(TypeError, match="optimizer must be a factory"):
+        ds.minimize_batch(seed_quadratic, STARTS, ds.gd(0.1), learning_rates=[0.1])
+    with pytest.raises(ValueError, match="x0s must have a leading batch axis"):
+        ds.minimize_batch(seed_quadratic, 1.0)
+    with pytest.raises(ValueError, match="optimizer: unknown name 'adma'.*adam"):
+        ds.minimize_batch(seed_quadratic, STARTS, "adma", learning_rates=[0.1])
+
+
+def test_runs_are_spread_over_two_devices():
+    code = textwrap.dedent(
+        """
+        import jax, numpy as np, descend as ds
+        assert jax.local_device_count() == 2, jax.devices()
+        f = lambda w: (w[0] - 1) ** 2 + 2 * (w[1] + 2) ** 2 + 3 * (w[2] - 0.5) ** 2
+        starts = np.random.default_rng(0).normal(size=(5, 3))
+        b = ds.minimize_batch(f, starts, ds.gd, learning_rates=[0.05, 0.1, 0.4], gtol=1e-8)
+        for i in range(5):
+            for j, lr in enumerate([0.05, 0.1, 0.4]):
+                r = ds.minimize(f, starts[i], ds.gd(lr), gtol=1e-8, history=False)
+                assert b.nit[i, j] == r.nit and b.status[i, j] == r.status
+                assert np.allclose(b.x[i, j], r.x, rtol=1e-12, atol=1e-14)
+        print("ok", b.shape)
+        """
+    )
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "ok (5, 3)" in out.stdout
