@@ -32,7 +32,11 @@ def test_bad_x0(x0, exc, match):
         (lambda: ds.gd(0.0), ValueError, "learning_rate must be a positive finite number, got 0.0"),
         (lambda: ds.gd(-0.1), ValueError, "learning_rate must be a positive"),
         (lambda: ds.adam(float("nan")), ValueError, "learning_rate must be a positive"),
-        (lambda: ds.momentum("fast"), TypeError, "learning_rate must be a positive number or an optax schedule"),
+        (
+            lambda: ds.momentum("fast"),
+            TypeError,
+            "learning_rate must be a positive number or an optax schedule",
+        ),
         (lambda: ds.momentum(0.1, beta=1.5), ValueError, r"beta must be in \[0, 1\)"),
         (lambda: ds.adam(0.1, b2=1.0), ValueError, r"b2 must be in \[0, 1\)"),
         (lambda: ds.rmsprop(0.1, eps=0), ValueError, "eps must be a positive number"),
@@ -52,7 +56,9 @@ def test_unknown_optimizer_name_suggests():
 
 
 def test_fun_returning_non_scalar_or_non_float():
-    with pytest.raises(ValueError, match=r"fun must return a scalar, got an output of shape \(2,\)"):
+    with pytest.raises(
+        ValueError, match=r"fun must return a scalar, got an output of shape \(2,\)"
+    ):
         ds.minimize(lambda x: x**2, np.ones(2))
     with pytest.raises(TypeError, match="fun must return a floating-point scalar, got dtype int"):
         ds.minimize(lambda x: jnp.sum(x > 0).astype(jnp.int32), np.ones(2))
@@ -64,7 +70,9 @@ def test_fun_raising_is_reraised_with_context():
     def broken(x):
         raise ZeroDivisionError("boom")
 
-    with pytest.raises(ValueError, match="fun raised ZeroDivisionError when called at x0: boom") as e:
+    with pytest.raises(
+        ValueError, match="fun raised ZeroDivisionError when called at x0: boom"
+    ) as e:
         ds.minimize(broken, np.ones(2))
     assert isinstance(e.value.__cause__, ZeroDivisionError)
 
@@ -75,7 +83,9 @@ def test_untraceable_fun_names_the_numeric_path():
 
 
 def test_grad_of_wrong_shape():
-    with pytest.raises(ValueError, match=r"grad must return the shape of x0: expected \(2,\), got \(3,\)"):
+    with pytest.raises(
+        ValueError, match=r"grad must return the shape of x0: expected \(2,\), got \(3,\)"
+    ):
         ds.minimize(f, np.ones(2), grad=lambda x: jnp.zeros(3))
     with pytest.raises(ValueError, match="grad must be None, a callable or 'numeric'"):
         ds.minimize(f, np.ones(2), grad="exact")

@@ -42,8 +42,9 @@ def test_grid_of_starts_and_learning_rates_has_independent_statuses():
     assert all(s == "gtol" for s in batch.status[:, :2].ravel())
     for i in range(3):
         for j, lr in enumerate(lrs):
-            single = ds.minimize(seed_quadratic, STARTS[i], ds.gd(lr), gtol=1e-8, max_steps=2000,
-                                 history=False)
+            single = ds.minimize(
+                seed_quadratic, STARTS[i], ds.gd(lr), gtol=1e-8, max_steps=2000, history=False
+            )
             assert batch.nit[i, j] == single.nit and batch.status[i, j] == single.status
             np.testing.assert_allclose(batch.x[i, j], single.x, rtol=1e-12, atol=1e-14)
     best = batch.best
@@ -55,8 +56,9 @@ def test_grid_of_starts_and_learning_rates_has_independent_statuses():
 
 def test_one_nan_run_does_not_spoil_the_others():
     f = lambda x: jnp.sum(x - jnp.log(x))  # noqa: E731
-    batch = ds.minimize_batch(f, np.array([[2.0], [1.5], [0.5]]), ds.gd(2.0), gtol=1e-9,
-                              max_steps=500)
+    batch = ds.minimize_batch(
+        f, np.array([[2.0], [1.5], [0.5]]), ds.gd(2.0), gtol=1e-9, max_steps=500
+    )
     # From 2: x1 = 2 - 2 * 0.5 = 1 (the minimum); from 0.5: x1 = 0.5 + 2 = 2.5, then 2.5 - 1.2 ...
     assert batch.status[0] == "gtol"
     assert all(np.isfinite(batch.fun))
@@ -74,7 +76,7 @@ def test_batch_history_pads_with_last_row():
     assert batch.history.fun.shape == (2, max(n0, n1) + 1)
     short = int(np.argmin(batch.nit))
     np.testing.assert_array_equal(
-        batch.history.fun[short, batch.nit[short]:], batch.history.fun[short, batch.nit[short]]
+        batch.history.fun[short, batch.nit[short] :], batch.history.fun[short, batch.nit[short]]
     )
     assert len(batch[short].history) == batch.nit[short] + 1
 
@@ -93,8 +95,7 @@ def test_batch_bad_input():
 
 
 def test_runs_are_spread_over_two_devices():
-    code = textwrap.dedent(
-        """
+    code = textwrap.dedent("""
         import jax, numpy as np, descend as ds
         assert jax.local_device_count() == 2, jax.devices()
         f = lambda w: (w[0] - 1) ** 2 + 2 * (w[1] + 2) ** 2 + 3 * (w[2] - 0.5) ** 2
@@ -106,10 +107,12 @@ def test_runs_are_spread_over_two_devices():
                 assert b.nit[i, j] == r.nit and b.status[i, j] == r.status
                 assert np.allclose(b.x[i, j], r.x, rtol=1e-12, atol=1e-14)
         print("ok", b.shape)
-        """
+        """)
+    env = dict(
+        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu"
     )
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "ok (5, 3)" in out.stdout

@@ -22,8 +22,15 @@ def test_callback_sees_progress_and_stopiteration_stops():
         if r.nit >= 30:
             raise StopIteration
 
-    res = ds.minimize(slow_quadratic, np.ones(3), ds.gd(1e-4), gtol=0.0, max_steps=100_000,
-                      callback=cb, chunk_size=10)
+    res = ds.minimize(
+        slow_quadratic,
+        np.ones(3),
+        ds.gd(1e-4),
+        gtol=0.0,
+        max_steps=100_000,
+        callback=cb,
+        chunk_size=10,
+    )
     assert res.status == "stopped" and not res.success and res.nit == 30
     assert [n for n, _ in seen] == [10, 20, 30]
     assert res.history.x.shape == (31, 3)
@@ -36,8 +43,15 @@ def test_callback_sees_progress_and_stopiteration_stops():
 
 def test_chunk_size_one_calls_back_every_step():
     steps = []
-    ds.minimize(slow_quadratic, np.ones(3), ds.gd(0.1), gtol=0.0, max_steps=5,
-                callback=lambda r: steps.append(r.nit), chunk_size=1)
+    ds.minimize(
+        slow_quadratic,
+        np.ones(3),
+        ds.gd(0.1),
+        gtol=0.0,
+        max_steps=5,
+        callback=lambda r: steps.append(r.nit),
+        chunk_size=1,
+    )
     assert steps == [1, 2, 3, 4]
 
 
@@ -46,8 +60,15 @@ def test_keyboard_interrupt_in_callback_returns_partial_result():
         if r.nit >= 50:
             raise KeyboardInterrupt
 
-    res = ds.minimize(slow_quadratic, np.ones(3), ds.gd(1e-4), gtol=0.0, max_steps=10_000,
-                      callback=cb, chunk_size=25)
+    res = ds.minimize(
+        slow_quadratic,
+        np.ones(3),
+        ds.gd(1e-4),
+        gtol=0.0,
+        max_steps=10_000,
+        callback=cb,
+        chunk_size=25,
+    )
     assert res.status == "interrupted" and res.nit == 50 and len(res.history) == 51
     assert "interrupted after 50 steps" in res.message
 
@@ -57,8 +78,15 @@ def test_real_ctrl_c_returns_partial_result():
     timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
     timer.start()
     try:
-        res = ds.minimize(slow_quadratic, np.ones(3), ds.gd(1e-9), gtol=0.0,
-                          max_steps=2_000_000_000, history=("fun",), record_every=1000)
+        res = ds.minimize(
+            slow_quadratic,
+            np.ones(3),
+            ds.gd(1e-9),
+            gtol=0.0,
+            max_steps=2_000_000_000,
+            history=("fun",),
+            record_every=1000,
+        )
     finally:
         timer.cancel()
     assert res.status == "interrupted"
@@ -69,8 +97,9 @@ def test_real_ctrl_c_returns_partial_result():
 
 
 def test_progress_bar_runs_and_changes_nothing(capsys):
-    a = ds.minimize(slow_quadratic, np.ones(3), ds.gd(0.01), gtol=1e-8, progress=True,
-                    chunk_size=100)
+    a = ds.minimize(
+        slow_quadratic, np.ones(3), ds.gd(0.01), gtol=1e-8, progress=True, chunk_size=100
+    )
     b = ds.minimize(slow_quadratic, np.ones(3), ds.gd(0.01), gtol=1e-8)
     assert a.nit == b.nit and np.array_equal(a.x, b.x)
     err = capsys.readouterr()
@@ -84,7 +113,14 @@ def test_batch_callback_and_stop():
         calls.append(b.nit.copy())
         raise StopIteration
 
-    b = ds.minimize_batch(slow_quadratic, np.ones((4, 3)), ds.gd(1e-4), gtol=0.0,
-                          max_steps=1000, callback=cb, chunk_size=7)
+    b = ds.minimize_batch(
+        slow_quadratic,
+        np.ones((4, 3)),
+        ds.gd(1e-4),
+        gtol=0.0,
+        max_steps=1000,
+        callback=cb,
+        chunk_size=7,
+    )
     assert all(s == "stopped" for s in b.status) and list(b.nit) == [7] * 4
     assert calls[0].tolist() == [7, 7, 7, 7]

@@ -2,7 +2,6 @@
 
 import dataclasses
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -124,7 +123,9 @@ def test_rmsprop_first_steps_by_hand():
         s = rho * s + (1 - rho) * g**2
         x = x - lr * g / (np.sqrt(s) + eps)
         xs.append(x.copy())
-    np.testing.assert_allclose(_first_three(ds.rmsprop(lr, decay=rho, eps=eps), X0, C), xs, atol=1e-14)
+    np.testing.assert_allclose(
+        _first_three(ds.rmsprop(lr, decay=rho, eps=eps), X0, C), xs, atol=1e-14
+    )
     # step 1: s1 = 0.1 g^2, so the step is lr * sign(g) / sqrt(0.1) per coordinate
     np.testing.assert_allclose(xs[1], X0 - lr * np.sign(X0) / np.sqrt(0.1), atol=1e-9)
 
@@ -139,7 +140,9 @@ def test_adam_first_steps_by_hand():
         mh, vh = m / (1 - b1**t), v / (1 - b2**t)
         x = x - lr * mh / (np.sqrt(vh) + eps)
         xs.append(x.copy())
-    np.testing.assert_allclose(_first_three(ds.adam(lr, b1=b1, b2=b2, eps=eps), X0, C), xs, atol=1e-14)
+    np.testing.assert_allclose(
+        _first_three(ds.adam(lr, b1=b1, b2=b2, eps=eps), X0, C), xs, atol=1e-14
+    )
     # Adam's first step has length lr per coordinate, whatever the gradient's size.
     np.testing.assert_allclose(np.abs(xs[1] - X0), [lr, lr], atol=1e-8)
 
@@ -229,7 +232,9 @@ def test_lbfgs_agrees_with_scipy():
 
 
 def test_optax_line_search_transformation_works():
-    opt = optax.chain(optax.sgd(1.0), optax.scale_by_backtracking_linesearch(max_backtracking_steps=30))
+    opt = optax.chain(
+        optax.sgd(1.0), optax.scale_by_backtracking_linesearch(max_backtracking_steps=30)
+    )
     res = ds.minimize(quad, np.ones(3), opt, gtol=1e-8, max_steps=10_000)
     assert res.status == "gtol"
     np.testing.assert_allclose(res.x, X_STAR, atol=1e-7)
@@ -274,7 +279,10 @@ def test_pytree_parameters_and_args():
         return jnp.sum((params["w"] - target) ** 2) + (params["b"] - 3.0) ** 2
 
     res = ds.minimize(
-        loss, {"w": jnp.zeros(2), "b": jnp.array(0.0)}, ds.gd(0.25), args=(jnp.array([1.0, 2.0]),),
+        loss,
+        {"w": jnp.zeros(2), "b": jnp.array(0.0)},
+        ds.gd(0.25),
+        args=(jnp.array([1.0, 2.0]),),
         gtol=1e-10,
     )
     np.testing.assert_allclose(res.x["w"], [1.0, 2.0], atol=1e-10)
@@ -314,7 +322,9 @@ def test_record_every_keeps_every_kth_and_the_last():
     full = ds.minimize(seed_quadratic, np.zeros(3), ds.gd(0.1), gtol=1e-8)
     np.testing.assert_array_equal(r.history.x, full.history.x[r.history.steps])
     np.testing.assert_array_equal(r.history.fun, full.history.fun[r.history.steps])
-    r = ds.minimize(seed_quadratic, np.zeros(3), ds.gd(0.1), gtol=0.0, max_steps=30, record_every=10)
+    r = ds.minimize(
+        seed_quadratic, np.zeros(3), ds.gd(0.1), gtol=0.0, max_steps=30, record_every=10
+    )
     np.testing.assert_array_equal(r.history.steps, [0, 10, 20, 30])
 
 
@@ -329,8 +339,9 @@ def test_history_off_and_partial():
 def test_history_budget_is_checked_before_running():
     with pytest.raises(ValueError, match=r"history would need .* GiB.*record_every"):
         ds.minimize(lambda x: jnp.sum(x**2), jnp.ones(100_000), max_steps=10_000)
-    r = ds.minimize(lambda x: jnp.sum(x**2), jnp.ones(100_000), ds.gd(0.25), max_steps=10_000,
-                    history=("fun",))
+    r = ds.minimize(
+        lambda x: jnp.sum(x**2), jnp.ones(100_000), ds.gd(0.25), max_steps=10_000, history=("fun",)
+    )
     assert r.status == "gtol"
     with pytest.raises(ValueError, match="max_history_bytes"):
         ds.minimize(seed_quadratic, np.zeros(3), max_history_bytes=100)

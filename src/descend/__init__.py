@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -46,7 +46,24 @@ _EXPORTS = {
     "OPTIMIZERS": "optimizers",
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__"]
+__all__ = [
+    "BatchResult",
+    "History",
+    "OPTIMIZERS",
+    "Result",
+    "Status",
+    "__version__",
+    "adagrad",
+    "adam",
+    "adamw",
+    "gd",
+    "get_optimizer",
+    "minimize",
+    "minimize_batch",
+    "momentum",
+    "nesterov",
+    "rmsprop",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -62,9 +79,19 @@ def __dir__() -> list[str]:
     return __all__
 
 
-if False:  # pragma: no cover - names for type checkers and IDEs
+if TYPE_CHECKING:  # pragma: no cover - names for type checkers and IDEs
     from .batch import minimize_batch
     from .loop import minimize
-    from .optimizers import OPTIMIZERS, adagrad, adam, adamw, gd, get_optimizer, momentum, nesterov, rmsprop
+    from .optimizers import (
+        OPTIMIZERS,
+        adagrad,
+        adam,
+        adamw,
+        gd,
+        get_optimizer,
+        momentum,
+        nesterov,
+        rmsprop,
+    )
     from .result import BatchResult, History, Result
     from .stopping import Status

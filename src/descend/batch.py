@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -47,9 +48,7 @@ def _check_learning_rates(learning_rates: Any) -> np.ndarray:
             f"learning_rates must be a 1-D array of positive numbers, got {learning_rates!r}"
         ) from None
     if lrs.ndim != 1 or lrs.size == 0:
-        raise ValueError(
-            f"learning_rates must be a non-empty 1-D array, got shape {lrs.shape}"
-        )
+        raise ValueError(f"learning_rates must be a non-empty 1-D array, got shape {lrs.shape}")
     if not np.all(np.isfinite(lrs)) or np.any(lrs <= 0):
         raise ValueError(f"learning_rates must all be positive and finite, got {lrs}")
     return lrs
@@ -60,20 +59,20 @@ def minimize_batch(
     x0s: Any,
     optimizer: Any = None,
     *,
-    learning_rates: Optional[Sequence[float]] = None,
+    learning_rates: Sequence[float] | None = None,
     args: tuple = (),
-    grad: Union[None, str, Callable[..., Any]] = None,
+    grad: None | str | Callable[..., Any] = None,
     gtol: float = 1e-6,
     xtol: float = 0.0,
     ftol: float = 0.0,
     max_steps: int = 10_000,
     record_every: int = 1,
-    history: Union[bool, str, Sequence[str]] = False,
+    history: bool | str | Sequence[str] = False,
     max_history_bytes: float = loop.DEFAULT_MAX_HISTORY_BYTES,
     diverge_factor: float = 1e8,
-    callback: Optional[Callable[[BatchResult], Any]] = None,
+    callback: Callable[[BatchResult], Any] | None = None,
     progress: bool = False,
-    chunk_size: Optional[int] = None,
+    chunk_size: int | None = None,
 ) -> BatchResult:
     """Run :func:`descend.minimize` from many starts (and learning rates) at once.
 
@@ -136,7 +135,9 @@ def minimize_batch(
         x_runs = jax.tree.map(lambda l: jnp.repeat(l, lrs.size, axis=0), x0s)
         hyper = jnp.asarray(np.tile(lrs, n_starts), jax.tree.leaves(x0s)[0].dtype)
     else:
-        opt = loop.resolve_optimizer(optimizer if optimizer is not None else loop._default_optimizer())
+        opt = loop.resolve_optimizer(
+            optimizer if optimizer is not None else loop._default_optimizer()
+        )
         make = loop._fixed(opt)
         extra = loop.needs_extra_args(opt)
         shape = (n_starts,)

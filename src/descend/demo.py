@@ -37,7 +37,8 @@ def run(out: TextIO = sys.stdout, learning_rate: float = 0.1) -> int:
         seed_quadratic, w0, ds.gd(learning_rate=learning_rate), gtol=1e-8, max_steps=1000
     )
     h = res.history
-    p(f"  {'step':>4}  {'w1':>10} {'w2':>10} {'w3':>10}  {'L(w)':>12}  {'|grad|':>10}  {'step size':>10}")
+    head = ("step", "w1", "w2", "w3", "L(w)", "|grad|", "step size")
+    p("  {:>4}  {:>10} {:>10} {:>10}  {:>12}  {:>10}  {:>10}".format(*head))
     n = len(h)
     shown = list(range(min(6, n))) + [i for i in range(max(6, n - 3), n)]
     for j, i in enumerate(shown):

@@ -23,7 +23,8 @@ import numbers
 import signal
 import threading
 import time
-from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -283,7 +284,7 @@ def _run_chunk(
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled(batched: bool, hyper_batched: bool) -> tuple[Callable, Callable]:
     """jit-compiled init and chunk functions (vmapped for batches); cached by jax on cfg."""
     import jax
@@ -383,8 +384,42 @@ def make_objective(fun: Any, grad: Any) -> Objective:
     return Objective(fun, grad)
 
 
+def signature(*trees: Any) -> tuple | None:
+    """A hashable description of pytrees' structure, shapes and dtypes (None if unhashable)."""
+    import jax
+
+    try:
+        out = []
+        for tree in trees:
+            leaves, treedef = jax.tree.flatten(tree)
+            out.append(
+                (treedef, tuple((np.shape(l), str(getattr(l, "dtype", type(l)))) for l in leaves))
+            )
+        key = tuple(out)
+        hash(key)
+        return key
+    except TypeError:
+        return None
+
+
+_CHECKED: set = set()
+
+
 def check_objective(objective: Objective, x0: Any, args: tuple) -> None:
-    """Evaluate shapes (not values) of f and its gradient at x0 and refuse misuse."""
+    """Evaluate shapes (not values) of f and its gradient at x0 and refuse misuse.
+
+    A combination already checked is not traced again (it costs about a millisecond).
+    """
+    key = signature(x0, args)
+    key = None if key is None else (objective, key)
+    if key is not None and key in _CHECKED:
+        return
+    _check_objective(objective, x0, args)
+    if key is not None:
+        _CHECKED.add(key)
+
+
+def _check_objective(objective: Objective, x0: Any, args: tuple) -> None:
     import jax
 
     fun = objective.fun
@@ -404,9 +439,7 @@ def check_objective(objective: Objective, x0: Any, args: tuple) -> None:
     except Exception as e:  # noqa: BLE001 - re-raised with context
         raise ValueError(f"fun raised {type(e).__name__} when called at x0: {e}") from e
     if out_shape is None or tuple(out_shape) not in ((), (1,)):
-        raise ValueError(
-            f"fun must return a scalar, got an output of shape {out_shape} at x0"
-        )
+        raise ValueError(f"fun must return a scalar, got an output of shape {out_shape} at x0")
     if out_dtype is None or np.dtype(out_dtype).kind != "f":
         raise TypeError(
             f"fun must return a floating-point scalar, got dtype {out_dtype}; "
@@ -422,12 +455,10 @@ def check_objective(objective: Objective, x0: Any, args: tuple) -> None:
         want = jax.tree.map(lambda l: tuple(l.shape), x0)
         got = jax.tree.map(lambda l: tuple(getattr(l, "shape", ())), gspec)
         if jax.tree.structure(want) != jax.tree.structure(got) or want != got:
-            raise ValueError(
-                f"grad must return the shape of x0: expected {want}, got {got}"
-            )
+            raise ValueError(f"grad must return the shape of x0: expected {want}, got {got}")
 
 
-def history_fields(history: Union[bool, str, Sequence[str]]) -> tuple[str, ...]:
+def history_fields(history: bool | str | Sequence[str]) -> tuple[str, ...]:
     if history is True:
         return HISTORY_FIELDS
     if history is False or history is None:
@@ -468,6 +499,9 @@ def check_history_budget(
 
 
 # --------------------------------------------------------------------------- driver
+_WARM: set = set()  # loops already compiled, keyed by config and signature
+
+
 class _SigintFlag:
     """Turns Ctrl-C into a flag checked between chunks, so no buffer is left half-donated."""
 
@@ -475,7 +509,7 @@ class _SigintFlag:
         self.hit = False
         self._old: Any = None
 
-    def __enter__(self) -> "_SigintFlag":
+    def __enter__(self) -> _SigintFlag:
         if threading.current_thread() is threading.main_thread():
             try:
                 self._old = signal.signal(signal.SIGINT, self._handler)
@@ -501,7 +535,8 @@ class Progress:
         if not enabled:
             return
         try:
-            from rich.progress import BarColumn, Progress as RichProgress, TextColumn
+            from rich.progress import BarColumn, TextColumn
+            from rich.progress import Progress as RichProgress
 
             self._bar = RichProgress(
                 TextColumn("descend"),
@@ -545,9 +580,9 @@ def drive(
     batched: bool,
     hyper_batched: bool,
     max_steps: int,
-    callback: Optional[Callable[[Any], Any]],
+    callback: Callable[[Any], Any] | None,
     progress: bool,
-    chunk_size: Optional[int],
+    chunk_size: int | None,
     snapshot: Callable[[State], Any],
 ) -> tuple[State, float, float]:
     """Run the compiled loop chunk by chunk; returns (state, wall_time, compile_time).
@@ -560,23 +595,28 @@ def drive(
 
     _, chunk_fn = _compiled(batched, hyper_batched)
     t0 = time.perf_counter()
-    # A zero-step call compiles the loop, so chunk timing below measures only steps.
-    state = chunk_fn(cfg, state, hyper, args, tols, jnp.int32(0))
-    jax.block_until_ready(state.status)
+    key = signature(state, hyper, args)
+    key = None if key is None else (cfg, batched, hyper_batched, key)
+    if key is None or key not in _WARM:
+        # A zero-step call compiles the loop, so chunk timing below measures only steps.
+        state = chunk_fn(cfg, state, hyper, args, tols, np.int32(0))
+        jax.block_until_ready(state.status)
+        if key is not None:
+            _WARM.add(key)
     compile_time = time.perf_counter() - t0
     bar = Progress(max_steps, progress)
     interactive = callback is not None or progress
     target = 0.1 if interactive else 0.5  # seconds per chunk
     size = chunk_size or (64 if interactive else 1000)
     done_at = 0
-    final_code: Optional[int] = None
+    final_code: int | None = None
     run_start = time.perf_counter()
     try:
         with _SigintFlag() as sigint:
             while True:
                 stop_at = min(done_at + size, max_steps)
                 t_chunk = time.perf_counter()
-                state = chunk_fn(cfg, state, hyper, args, tols, jnp.int32(stop_at))
+                state = chunk_fn(cfg, state, hyper, args, tols, np.int32(stop_at))
                 step, status = jax.device_get((state.step, state.status))
                 elapsed = time.perf_counter() - t_chunk
                 running = np.asarray(status) == stopping.RUNNING
@@ -613,9 +653,7 @@ def drive(
             bar.close()
     if final_code is not None:
         state = state._replace(
-            status=jnp.where(
-                state.status == stopping.RUNNING, jnp.int32(final_code), state.status
-            )
+            status=jnp.where(state.status == stopping.RUNNING, jnp.int32(final_code), state.status)
         )
     return state, time.perf_counter() - run_start, compile_time
 
@@ -675,7 +713,11 @@ def finish(
         # Rows past a run's own end repeat its last row (batches stop at different steps).
         take = np.minimum(rows, last_row[..., None]) if np.ndim(last_row) else rows
         steps = np.minimum(rows * cfg.record_every, step[..., None] if np.ndim(step) else step)
-        steps = np.where(rows <= (last_row[..., None] if np.ndim(last_row) else last_row), steps, step[..., None] if np.ndim(step) else step)
+        steps = np.where(
+            rows <= (last_row[..., None] if np.ndim(last_row) else last_row),
+            steps,
+            step[..., None] if np.ndim(step) else step,
+        )
 
         def cut(buf: np.ndarray) -> np.ndarray:
             buf = np.asarray(buf)
@@ -749,19 +791,19 @@ def minimize(
     optimizer: Any = None,
     *,
     args: tuple = (),
-    grad: Union[None, str, Callable[..., Any]] = None,
+    grad: None | str | Callable[..., Any] = None,
     gtol: float = 1e-6,
     xtol: float = 0.0,
     ftol: float = 0.0,
     max_steps: int = 10_000,
     record_every: int = 1,
-    history: Union[bool, str, Sequence[str]] = True,
+    history: bool | str | Sequence[str] = True,
     max_history_bytes: float = DEFAULT_MAX_HISTORY_BYTES,
     diverge_factor: float = 1e8,
     throw: bool = False,
-    callback: Optional[Callable[[Result], Any]] = None,
+    callback: Callable[[Result], Any] | None = None,
     progress: bool = False,
-    chunk_size: Optional[int] = None,
+    chunk_size: int | None = None,
 ) -> Result:
     r"""Minimize ``fun`` by gradient descent (or any optax update rule) from ``x0``.
 
@@ -942,6 +984,8 @@ def _validate_options(**kw: Any) -> dict:
     for name in ("gtol", "xtol", "ftol"):
         out[name] = _check_tol(kw[name], name)
     out["max_steps"] = _check_int(kw["max_steps"], "max_steps")
+    if out["max_steps"] >= 2**31:
+        raise ValueError(f"max_steps must be below 2**31, got {out['max_steps']}")
     out["record_every"] = _check_int(kw["record_every"], "record_every")
     if kw["chunk_size"] is not None:
         out["chunk_size"] = _check_int(kw["chunk_size"], "chunk_size")
@@ -955,16 +999,16 @@ def _validate_options(**kw: Any) -> dict:
 
 def _tolerances(opts: dict, x0: Any) -> Tolerances:
     import jax
-    import jax.numpy as jnp
 
-    dtype = jax.tree.leaves(x0)[0].dtype
+    # numpy scalars: jit takes them as arguments without a device round trip each.
+    dtype = np.dtype(jax.tree.leaves(x0)[0].dtype)
     big = float(np.finfo(dtype).max)
     return Tolerances(
-        gtol=jnp.asarray(min(opts["gtol"], big), dtype),
-        xtol=jnp.asarray(min(opts["xtol"], big), dtype),
-        ftol=jnp.asarray(min(opts["ftol"], big), dtype),
-        max_steps=jnp.int32(opts["max_steps"]),
-        diverge_factor=jnp.asarray(min(opts["diverge_factor"], big), dtype),
+        gtol=dtype.type(min(opts["gtol"], big)),
+        xtol=dtype.type(min(opts["xtol"], big)),
+        ftol=dtype.type(min(opts["ftol"], big)),
+        max_steps=np.int32(opts["max_steps"]),
+        diverge_factor=dtype.type(min(opts["diverge_factor"], big)),
     )
 
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 import functools
 import math
 import numbers
-from typing import Any, Callable, Union
+from collections.abc import Callable
+from typing import Any, Union
 
 __all__ = [
     "gd",
@@ -41,9 +42,7 @@ def check_learning_rate(learning_rate: Any, name: str = "learning_rate") -> Any:
     """Return ``learning_rate`` if it is a positive finite number, a schedule or a tracer."""
     if callable(learning_rate) or _is_tracer(learning_rate):
         return learning_rate
-    if isinstance(learning_rate, bool) or not isinstance(
-        learning_rate, (numbers.Real,)
-    ):
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (numbers.Real,)):
         try:
             import numpy as np
 
@@ -249,6 +248,5 @@ def get_optimizer(name: str) -> Callable[..., Any]:
         close = difflib.get_close_matches(str(name), OPTIMIZERS, n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise ValueError(
-            f"optimizer: unknown name {name!r}; expected one of "
-            f"{', '.join(OPTIMIZERS)}{hint}"
+            f"optimizer: unknown name {name!r}; expected one of " f"{', '.join(OPTIMIZERS)}{hint}"
         ) from None

@@ -8,7 +8,7 @@ so a result is plain data that outlives the compiled program.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -41,9 +41,9 @@ class History:
 
     steps: np.ndarray
     x: Any = None
-    fun: Optional[np.ndarray] = None
-    grad_norm: Optional[np.ndarray] = None
-    step_size: Optional[np.ndarray] = None
+    fun: np.ndarray | None = None
+    grad_norm: np.ndarray | None = None
+    step_size: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.steps.shape[-1])
@@ -81,7 +81,7 @@ class Result:
     status: Status
     success: bool
     message: str
-    history: Optional[History] = None
+    history: History | None = None
     wall_time: float = 0.0
     compile_time: float = 0.0
 
@@ -124,8 +124,8 @@ class BatchResult:
     status: np.ndarray
     success: np.ndarray
     message: np.ndarray
-    history: Optional[History] = None
-    learning_rates: Optional[np.ndarray] = None
+    history: History | None = None
+    learning_rates: np.ndarray | None = None
     wall_time: float = 0.0
     compile_time: float = 0.0
 
@@ -141,7 +141,11 @@ class BatchResult:
         """The :class:`Result` of one run, e.g. ``batch[3]`` or ``batch[3, 1]``."""
         import jax
 
-        idx = np.unravel_index(index, self.shape) if isinstance(index, (int, np.integer)) and len(self.shape) > 1 else index
+        idx = (
+            np.unravel_index(index, self.shape)
+            if isinstance(index, (int, np.integer)) and len(self.shape) > 1
+            else index
+        )
         take = lambda a: np.asarray(a)[idx]  # noqa: E731
         hist = None
         if self.history is not None:

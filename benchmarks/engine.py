@@ -1,0 +1,486 @@
+"""Engine benchmarks: what descend's compiled loop costs next to hand-written JAX.
+
+Run ``python benchmarks/engine.py`` (``--quick`` shrinks every size for a smoke test).
+Everything is measured in one process, in float64 (descend's default), on the default
+JAX backend, and printed as one markdown table. Each time is the minimum over several
+warm repetitions (``time.perf_counter`` around the call, ``jax.block_until_ready`` on
+its output), taken round-robin over the variants so a burst of load on a shared
+machine hits all of them alike; the minimum is the least noisy estimate there is.
+Compilation is always excluded: every function is called once before timing.
+
+B1 tiny      f(w) = (w0-1)^2 + 2(w1+2)^2 + 3(w2-0.5)^2 from zeros(3), 20,000 steps,
+             full history, stopping rules evaluated but never firing; gd(0.1) and
+             adam(0.01). descend vs a bare ``jit(fori_loop)`` of the same optax
+             update, an optax Python loop around a jitted step, and a numpy loop.
+             Targets: descend marginal <= 2x bare marginal; descend end-to-end at
+             least 100x faster per step than the optax Python loop.
+B2 batch     10,000 runs (100 starts x 100 learning rates in logspace(-3, -0.5)) x
+             1,000 gd steps on the same quadratic, final state only:
+             ``minimize_batch`` vs ``jit(vmap(vmap(fori_loop)))`` with the learning
+             rate traced. Target <= 1.5x (per call; the overhead is amortized).
+B3 large     f(w) = sum(a * (w-1)^2), 10,000,000 parameters, 20 steps, history of f
+             only; gd(0.1) and adam(0.01). descend vs the bare loop (grad + update)
+             and vs "bare + f" (value_and_grad, f stored in a preallocated array of 21
+             entries: the same output as descend's history). Target <= 1.2x. Also
+             GB/s from a minimum-traffic model (gd: read w and a, write w = 3 arrays
+             a step; adam: read w, a, m, v, write w, m, v = 7) next to the bandwidth
+             of an in-place scaling loop ``x * 1.0000001`` (read + write = 2 arrays).
+B4 start-up  whole-process wall time of a script that imports descend and runs 2,000
+             adam steps on Rosenbrock, vs ``python -c "import jax, optax"``.
+             Target <= 1.5x.
+
+Marginal cost per step
+----------------------
+A descend call has fixed work that has nothing to do with the number of steps:
+validating arguments, the init call, dispatching compiled chunks, fetching the final
+state and building the Result (about 1-2 ms). On a 3-parameter problem one step costs
+tens of nanoseconds, so "call time / steps" mostly measures that fixed work. B1
+therefore reports both the end-to-end figure and the marginal cost
+
+    (T(N steps) - T(1 step)) / (N - 1),
+
+measured the same way for descend (calls with ``max_steps=N`` and ``max_steps=1``)
+and for the bare loop (one jitted function per trip count, a static Python int), so
+each side's fixed cost cancels and the two are compared on the same footing. B3
+reports the marginal figures too, for information.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from typing import Any, Callable, Optional
+
+# The environment as the user gave it, for the start-up subprocesses (B4): importing
+# descend sets JAX_ENABLE_X64 in os.environ, which would otherwise leak into them.
+_USER_ENV = dict(os.environ)
+
+import descend as ds  # noqa: E402  (before jax, so that float64 is on)
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+from jax import lax  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)  # even with DESCEND_X64=0: compare float64
+
+# Stopping rules that are evaluated inside the compiled loop but never fire.
+NEVER_STOP: dict[str, float] = dict(gtol=0.0, xtol=0.0, ftol=0.0, diverge_factor=1e300)
+
+
+# --------------------------------------------------------------------------- sizes
+@dataclasses.dataclass(frozen=True)
+class Sizes:
+    tiny_steps: int = 20_000
+    loop_steps: int = 2_000  # Python and numpy loops: timed on fewer steps, per step
+    tiny_repeats: int = 10
+    batch_starts: int = 100
+    batch_lrs: int = 100
+    batch_steps: int = 1_000
+    batch_repeats: int = 5
+    large_n: int = 10_000_000
+    large_steps: int = 20
+    large_repeats: int = 5
+    startup_runs: int = 5
+
+
+FULL = Sizes()
+QUICK = Sizes(
+    tiny_steps=2_000,
+    loop_steps=500,
+    tiny_repeats=3,
+    batch_starts=20,
+    batch_lrs=20,
+    batch_steps=200,
+    batch_repeats=3,
+    large_n=1_000_000,
+    large_steps=10,
+    large_repeats=3,
+    startup_runs=2,
+)
+
+
+# --------------------------------------------------------------------------- timing
+def best_times(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
+    """Minimum wall time of each zero-argument function, after one warm-up call each.
+
+    Repetitions go round-robin over the functions, so slow phases of a noisy machine
+    are shared among them.
+    """
+    for fn in fns.values():
+        jax.block_until_ready(fn())
+    best = {name: float("inf") for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            jax.block_until_ready(fn())
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best
+
+
+def marginal(t_n: float, t_1: float, n: int) -> float:
+    """Cost of one more step: (T(n) - T(1)) / (n - 1)."""
+    return (t_n - t_1) / (n - 1)
+
+
+# --------------------------------------------------------------------------- table
+@dataclasses.dataclass
+class Row:
+    benchmark: str
+    variant: str
+    time: str
+    ratio: str = ""
+    target: str = ""
+    met: str = ""
+
+
+def verdict(ok: bool) -> str:
+    return "yes" if ok else "NO"
+
+
+def markdown_table(rows: list[Row]) -> str:
+    header = ["benchmark", "variant", "time", "ratio", "target", "met"]
+    cells = [header] + [[str(v) for v in dataclasses.astuple(r)] for r in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(header))]
+
+    def fmt(line: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(line, widths)) + " |"
+
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([fmt(cells[0]), rule] + [fmt(line) for line in cells[1:]])
+
+
+def us(seconds: float) -> str:
+    return f"{seconds * 1e6:.3g} µs/step"
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- baselines
+def bare_loop(
+    fun: Callable[..., jax.Array], opt: Any, n_steps: int, *, record_f: bool = False
+) -> Callable[..., Any]:
+    """``jit(fori_loop)`` of grad + ``opt.update`` + ``apply_updates``, nothing else.
+
+    ``n_steps`` is a static Python int (one compiled function per trip count). With
+    ``record_f`` the loop uses value_and_grad and stores f(x_0), ..., f(x_n) in a
+    preallocated array, returning ``(x, fs)``.
+    """
+    grad = jax.grad(fun)
+    value_and_grad = jax.value_and_grad(fun)
+
+    def run(x0: jax.Array, *args: Any) -> Any:
+        def body(i: jax.Array, carry: tuple) -> tuple:
+            x, state, fs = carry
+            if record_f:
+                f, g = value_and_grad(x, *args)
+                fs = fs.at[i].set(f)
+            else:
+                g = grad(x, *args)
+            updates, state = opt.update(g, state, x)
+            return optax.apply_updates(x, updates), state, fs
+
+        fs0 = jnp.zeros(n_steps + 1, x0.dtype) if record_f else None
+        x, _, fs = lax.fori_loop(0, n_steps, body, (x0, opt.init(x0), fs0))
+        if record_f:
+            return x, fs.at[n_steps].set(fun(x, *args))
+        return x
+
+    return jax.jit(run)
+
+
+def optax_python_loop(fun: Callable[..., jax.Array], opt: Any) -> Callable[[jax.Array, int], jax.Array]:
+    """The textbook optax loop: a jitted step function called from Python."""
+
+    @jax.jit
+    def step(x: jax.Array, state: Any) -> tuple[jax.Array, Any]:
+        updates, state = opt.update(jax.grad(fun)(x), state, x)
+        return optax.apply_updates(x, updates), state
+
+    def run(x0: jax.Array, n_steps: int) -> jax.Array:
+        x, state = x0, opt.init(x0)
+        for _ in range(n_steps):
+            x, state = step(x, state)
+        return x
+
+    return run
+
+
+def descend_call(
+    fun: Callable[..., jax.Array], x0: Any, opt: Any, n_steps: int, history: Any, args: tuple = ()
+) -> Callable[[], ds.Result]:
+    return lambda: ds.minimize(
+        fun, x0, opt, args=args, max_steps=n_steps, history=history, **NEVER_STOP
+    )
+
+
+def check_ran_all_steps(res: ds.Result, n_steps: int) -> None:
+    if res.nit != n_steps or res.status != ds.Status.MAX_STEPS:
+        raise RuntimeError(f"a stopping rule fired ({res.status} at step {res.nit}); timings invalid")
+
+
+# --------------------------------------------------------------------------- B1 tiny
+QUAD_CURVATURE = np.array([1.0, 2.0, 3.0])
+QUAD_MINIMUM = np.array([1.0, -2.0, 0.5])
+
+
+def quadratic(w: jax.Array) -> jax.Array:
+    return (w[0] - 1) ** 2 + 2 * (w[1] + 2) ** 2 + 3 * (w[2] - 0.5) ** 2
+
+
+def quadratic_grad_np(w: np.ndarray) -> np.ndarray:
+    return 2 * QUAD_CURVATURE * (w - QUAD_MINIMUM)
+
+
+def numpy_gd(x0: np.ndarray, lr: float, n_steps: int) -> np.ndarray:
+    w = x0.copy()
+    for _ in range(n_steps):
+        w -= lr * quadratic_grad_np(w)
+    return w
+
+
+def numpy_adam(
+    x0: np.ndarray, lr: float, n_steps: int, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8
+) -> np.ndarray:
+    """Adam as optax computes it (bias-corrected moments, eps outside the square root)."""
+    w, m, v = x0.copy(), np.zeros_like(x0), np.zeros_like(x0)
+    for t in range(1, n_steps + 1):
+        g = quadratic_grad_np(w)
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        w = w - lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
+    return w
+
+
+def bench_tiny(name: str, opt: Any, numpy_loop: Callable[..., np.ndarray], lr: float, sz: Sizes) -> list[Row]:
+    n, k = sz.tiny_steps, sz.loop_steps
+    x0 = jnp.zeros(3)
+    x0_np = np.zeros(3)
+    bare_n, bare_1 = bare_loop(quadratic, opt, n), bare_loop(quadratic, opt, 1)
+    python_loop = optax_python_loop(quadratic, opt)
+
+    res = descend_call(quadratic, x0, opt, n, True)()
+    check_ran_all_steps(res, n)
+    np.testing.assert_allclose(res.x, bare_n(x0), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(numpy_loop(x0_np, lr, k), python_loop(x0, k), rtol=1e-9, atol=1e-12)
+
+    t = best_times(
+        {
+            "descend_n": descend_call(quadratic, x0, opt, n, True),
+            "descend_1": descend_call(quadratic, x0, opt, 1, True),
+            "bare_n": lambda: bare_n(x0),
+            "bare_1": lambda: bare_1(x0),
+            "python": lambda: python_loop(x0, k),
+            "numpy": lambda: numpy_loop(x0_np, lr, k),
+        },
+        sz.tiny_repeats,
+    )
+    ds_e2e, bare_e2e = t["descend_n"] / n, t["bare_n"] / n
+    ds_marg = marginal(t["descend_n"], t["descend_1"], n)
+    bare_marg = marginal(t["bare_n"], t["bare_1"], n)
+    py_step, np_step = t["python"] / k, t["numpy"] / k
+    label = f"B1 tiny {name}"
+    marg_ratio, py_ratio = ds_marg / bare_marg, py_step / ds_e2e
+    return [
+        Row(label, f"descend (end-to-end call, {n:,} steps)", us(ds_e2e), f"{ds_e2e / bare_e2e:.2f}x bare end-to-end"),
+        Row(label, "descend (per step, marginal)", us(ds_marg), f"{marg_ratio:.2f}x bare marginal", "<= 2.0x", verdict(marg_ratio <= 2.0)),
+        Row(label, "bare jit(fori_loop) (end-to-end call)", us(bare_e2e)),
+        Row(label, "bare jit(fori_loop) (per step, marginal)", us(bare_marg)),
+        Row(label, f"optax Python loop, jitted step ({k:,} steps)", us(py_step), f"{py_ratio:.0f}x descend end-to-end", ">= 100x", verdict(py_ratio >= 100)),
+        Row(label, f"numpy loop ({k:,} steps)", us(np_step), f"{np_step / ds_e2e:.0f}x descend end-to-end"),
+    ]
+
+
+# --------------------------------------------------------------------------- B2 batch
+def bare_batch(fun: Callable[..., jax.Array], n_steps: int) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    """``jit(vmap over starts(vmap over learning rates(fori_loop)))``, sgd built inside."""
+
+    def one_run(x0: jax.Array, lr: jax.Array) -> jax.Array:
+        opt = optax.sgd(lr)
+
+        def body(_: jax.Array, carry: tuple) -> tuple:
+            x, state = carry
+            updates, state = opt.update(jax.grad(fun)(x), state, x)
+            return optax.apply_updates(x, updates), state
+
+        return lax.fori_loop(0, n_steps, body, (x0, opt.init(x0)))[0]
+
+    return jax.jit(jax.vmap(jax.vmap(one_run, in_axes=(None, 0)), in_axes=(0, None)))
+
+
+def bench_batch(sz: Sizes) -> list[Row]:
+    n = sz.batch_steps
+    lrs = np.logspace(-3, -0.5, sz.batch_lrs)
+    x0s = jnp.asarray(np.random.default_rng(0).normal(size=(sz.batch_starts, 3)))
+    bare = bare_batch(quadratic, n)
+    lrs_j = jnp.asarray(lrs)
+
+    def descend_batch() -> Any:
+        return ds.minimize_batch(
+            quadratic, x0s, ds.gd, learning_rates=lrs, max_steps=n, history=False, **NEVER_STOP
+        )
+
+    res = descend_batch()
+    if not np.all(res.nit == n):
+        raise RuntimeError(f"{np.sum(res.nit != n)} batch runs stopped early; timings invalid")
+    np.testing.assert_allclose(res.x, bare(x0s, lrs_j), rtol=1e-9, atol=1e-12)
+
+    t = best_times({"descend": descend_batch, "bare": lambda: bare(x0s, lrs_j)}, sz.batch_repeats)
+    runs = sz.batch_starts * sz.batch_lrs
+    label = f"B2 batch {runs:,} runs x {n:,} steps"
+    ratio = t["descend"] / t["bare"]
+    return [
+        Row(label, "descend minimize_batch (end-to-end call)", f"{t['descend'] * 1e3:.1f} ms/call", f"{ratio:.2f}x bare", "<= 1.5x", verdict(ratio <= 1.5)),
+        Row(label, "bare jit(vmap(vmap(fori_loop)))", f"{t['bare'] * 1e3:.1f} ms/call"),
+    ]
+
+
+# --------------------------------------------------------------------------- B3 large
+def weighted_squares(w: jax.Array, a: jax.Array) -> jax.Array:
+    return jnp.sum(a * (w - 1.0) ** 2)
+
+
+def gbps(arrays_per_step: int, n: int, seconds_per_step: float) -> float:
+    return arrays_per_step * n * 8 / seconds_per_step / 1e9
+
+
+def copy_bandwidth(n: int, iterations: int, repeats: int) -> tuple[float, float]:
+    """Seconds per iteration and GB/s of ``x * 1.0000001`` in place in a fori_loop."""
+    scale = jax.jit(lambda x: lax.fori_loop(0, iterations, lambda i, y: y * 1.0000001, x))
+    x = jnp.ones(n)
+    per_iter = best_times({"copy": lambda: scale(x)}, repeats)["copy"] / iterations
+    return per_iter, gbps(2, n, per_iter)
+
+
+def bench_large(name: str, opt: Any, arrays_per_step: int, sz: Sizes) -> list[Row]:
+    n, steps = sz.large_n, sz.large_steps
+    a = jnp.linspace(1.0, 2.0, n)
+    x0 = jnp.zeros(n)
+    bare_n = bare_loop(weighted_squares, opt, steps)
+    bare_1 = bare_loop(weighted_squares, opt, 1)
+    bare_f = bare_loop(weighted_squares, opt, steps, record_f=True)
+    descend_n = descend_call(weighted_squares, x0, opt, steps, ("fun",), (a,))
+    descend_1 = descend_call(weighted_squares, x0, opt, 1, ("fun",), (a,))
+
+    res = descend_n()
+    check_ran_all_steps(res, steps)
+    x_f, fs = bare_f(x0, a)
+    np.testing.assert_allclose(res.history.fun, fs, rtol=1e-9)
+    np.testing.assert_allclose(res.x, x_f, rtol=1e-9, atol=1e-12)
+    del res, x_f, fs
+
+    t = best_times(
+        {
+            "descend_n": descend_n,
+            "descend_1": descend_1,
+            "bare_n": lambda: bare_n(x0, a),
+            "bare_1": lambda: bare_1(x0, a),
+            "bare_f": lambda: bare_f(x0, a),
+        },
+        sz.large_repeats,
+    )
+    ds_step, bare_step, f_step = t["descend_n"] / steps, t["bare_n"] / steps, t["bare_f"] / steps
+    ds_marg = marginal(t["descend_n"], t["descend_1"], steps)
+    bare_marg = marginal(t["bare_n"], t["bare_1"], steps)
+
+    def ms(seconds: float) -> str:
+        return f"{seconds * 1e3:.1f} ms/step ({gbps(arrays_per_step, n, seconds):.1f} GB/s)"
+
+    label = f"B3 large {name} n={n:,}"
+    r_bare, r_f = ds_step / bare_step, ds_step / f_step
+    return [
+        Row(label, f"descend, history=('fun',) (end-to-end call, {steps} steps)", ms(ds_step)),
+        Row(label, "bare jit(fori_loop): grad + update", ms(bare_step), f"descend {r_bare:.2f}x this", "<= 1.2x", verdict(r_bare <= 1.2)),
+        Row(label, "bare + f: value_and_grad, f stored", ms(f_step), f"descend {r_f:.2f}x this", "<= 1.2x", verdict(r_f <= 1.2)),
+        Row(label, "descend (per step, marginal)", ms(ds_marg), f"{ds_marg / bare_marg:.2f}x bare marginal", "(info)"),
+        Row(label, "bare jit(fori_loop) (per step, marginal)", ms(bare_marg)),
+    ]
+
+
+# --------------------------------------------------------------------------- B4 start-up
+STARTUP_SCRIPT = textwrap.dedent(
+    """
+    import jax.numpy as jnp, descend as ds
+
+    def rosenbrock(x):
+        return (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2
+
+    ds.minimize(rosenbrock, jnp.array([-1.2, 1.0]), ds.adam(0.01), max_steps=2000)
+    """
+)
+IMPORT_SCRIPT = "import jax, optax"
+
+
+def process_time(code: str, runs: int) -> float:
+    """Minimum wall time of ``python -c code`` in a fresh process."""
+    best = float("inf")
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, env=_USER_ENV)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def bench_startup(sz: Sizes) -> list[Row]:
+    t_import = process_time(IMPORT_SCRIPT, sz.startup_runs)
+    t_descend = process_time(STARTUP_SCRIPT, sz.startup_runs)
+    ratio = t_descend / t_import
+    label = "B4 start-up (process)"
+    return [
+        Row(label, "import descend + 2,000 adam steps on Rosenbrock", f"{t_descend:.2f} s", f"{ratio:.2f}x import", "<= 1.5x", verdict(ratio <= 1.5)),
+        Row(label, 'python -c "import jax, optax"', f"{t_import:.2f} s"),
+    ]
+
+
+# --------------------------------------------------------------------------- main
+def main(argv: Optional[list[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, a smoke test (< 60 s)")
+    sz = QUICK if parser.parse_args(argv).quick else FULL
+    t_start = time.perf_counter()
+    rows: list[Row] = []
+
+    log("B1 tiny ...")
+    rows += bench_tiny("gd(0.1)", ds.gd(0.1), numpy_gd, 0.1, sz)
+    rows += bench_tiny("adam(0.01)", ds.adam(0.01), numpy_adam, 0.01, sz)
+    log("B2 batch ...")
+    rows += bench_batch(sz)
+    log("B3 large ...")
+    copy_s, copy_gbps = copy_bandwidth(sz.large_n, sz.large_steps, sz.large_repeats)
+    rows += bench_large("gd(0.1)", ds.gd(0.1), 3, sz)
+    rows += bench_large("adam(0.01)", ds.adam(0.01), 7, sz)
+    rows.append(
+        Row(
+            f"B3 large n={sz.large_n:,}",
+            "memory bandwidth: x * 1.0000001 in place",
+            f"{copy_s * 1e3:.1f} ms/iter ({copy_gbps:.1f} GB/s)",
+        )
+    )
+    log("B4 start-up ...")
+    rows += bench_startup(sz)
+
+    cpu = os.cpu_count()
+    print(
+        f"descend {ds.__version__}, jax {jax.__version__}, optax {optax.__version__}, "
+        f"backend {jax.default_backend()}, {cpu} CPUs, float64, {'quick' if sz is QUICK else 'full'} sizes"
+    )
+    print()
+    print(markdown_table(rows))
+    print()
+    print(
+        "time: minimum over warm repetitions. marginal = (T(N) - T(1)) / (N - 1). "
+        "GB/s: gd moves 3 arrays a step (read w, a; write w), adam 7 (read w, a, m, v; "
+        "write w, m, v), the in-place scaling 2."
+    )
+    print(f"total benchmark time: {time.perf_counter() - t_start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
