@@ -109,7 +109,7 @@ def test_counts_below_one(name):
 
 def test_other_options():
     with pytest.raises(TypeError, match="fun must be callable"):
-        ds.minimize("x**2", np.ones(2))
+        ds.minimize(3, np.ones(2))
     with pytest.raises(TypeError, match="callback must be callable"):
         ds.minimize(f, np.ones(2), callback=3)
     with pytest.raises(ValueError, match="history must be True, False or a subset"):

@@ -44,10 +44,33 @@ _EXPORTS = {
     "adamw": "optimizers",
     "get_optimizer": "optimizers",
     "OPTIMIZERS": "optimizers",
+    "grad": "calculus",
+    "hessian": "calculus",
+    "partials": "calculus",
+    "check_grad": "calculus",
+    "classify": "calculus",
+    "parse": "functions",
+    "multistart": "landscape",
+    "basins": "landscape",
+    "suggest_learning_rate": "landscape",
+    "convexity": "landscape",
 }
+# submodules reachable as attributes: ds.functions.get("rosenbrock")
+_SUBMODULES = ("functions",)
 
 __all__ = [
     "BatchResult",
+    "basins",
+    "check_grad",
+    "classify",
+    "convexity",
+    "functions",
+    "grad",
+    "hessian",
+    "multistart",
+    "parse",
+    "partials",
+    "suggest_learning_rate",
     "History",
     "OPTIMIZERS",
     "Result",
@@ -67,6 +90,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'descend' has no attribute {name!r}")
@@ -80,7 +105,11 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - names for type checkers and IDEs
+    from . import functions
     from .batch import minimize_batch
+    from .calculus import check_grad, classify, grad, hessian, partials
+    from .functions import parse
+    from .landscape import basins, convexity, multistart, suggest_learning_rate
     from .loop import minimize
     from .optimizers import (
         OPTIMIZERS,

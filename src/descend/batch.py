@@ -100,7 +100,6 @@ def minimize_batch(
     import jax.numpy as jnp
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-    t_start = time.perf_counter()
     opts = loop._validate_options(
         gtol=gtol,
         xtol=xtol,
@@ -173,7 +172,7 @@ def minimize_batch(
     tols = loop._tolerances(opts, first)
     hyper_batched = hyper is not None
     init_fn, _ = loop._compiled(True, hyper_batched)
-    t_init = time.perf_counter()
+    t_init = t_run = time.perf_counter()
     state = init_fn(cfg, x_runs, hyper, args, tols)
     init_time = time.perf_counter() - t_init  # mostly compilation on a first call
 
@@ -236,6 +235,8 @@ def minimize_batch(
         message=cut(fields["message"]),
         history=hist,
         learning_rates=lrs,
-        wall_time=time.perf_counter() - t_start - compile_time - init_time,
+        objective=objective,
+        args=args,
+        wall_time=time.perf_counter() - t_run - compile_time - init_time,
         compile_time=compile_time + init_time,
     )

@@ -377,8 +377,15 @@ def needs_extra_args(optimizer: Any) -> bool:
 
 
 def make_objective(fun: Any, grad: Any) -> Objective:
+    """The objective from a callable, a built-in function's name or a formula."""
+    if isinstance(fun, str):
+        from .functions import resolve
+
+        fun = resolve(fun)
     if not callable(fun):
-        raise TypeError(f"fun must be callable, got {type(fun).__name__}")
+        raise TypeError(
+            f"fun must be callable, a function name or a formula, got {type(fun).__name__}"
+        )
     if grad is not None and not callable(grad) and grad != "numeric":
         raise ValueError(f"grad must be None, a callable or 'numeric', got {grad!r}")
     return Objective(fun, grad)
@@ -410,6 +417,8 @@ def check_objective(objective: Objective, x0: Any, args: tuple) -> None:
 
     A combination already checked is not traced again (it costs about a millisecond).
     """
+    if hasattr(objective.fun, "check_dim"):  # built-in functions and formulas
+        objective.fun.check_dim(_tree_size(x0))
     key = signature(x0, args)
     key = None if key is None else (objective, key)
     if key is not None and key in _CHECKED:
@@ -861,7 +870,6 @@ def minimize(
       >>> res.status, res.x.round(6).tolist()
       (<Status.GTOL: 'gtol'>, [1.0, -2.0, 0.5])
     """
-    t_start = time.perf_counter()
     opts = _validate_options(
         gtol=gtol,
         xtol=xtol,
@@ -891,7 +899,7 @@ def minimize(
     )
     tols = _tolerances(opts, x0)
     init_fn, _ = _compiled(False, False)
-    t_init = time.perf_counter()
+    t_init = t_run = time.perf_counter()
     state = init_fn(cfg, x0, None, args, tols)
     init_time = time.perf_counter() - t_init  # mostly compilation on a first call
 
@@ -930,7 +938,9 @@ def minimize(
         success=bool(fields["success"]),
         message=str(fields["message"].item()),
         history=fields["history"],
-        wall_time=time.perf_counter() - t_start - compile_time - init_time,
+        objective=objective,
+        args=args,
+        wall_time=time.perf_counter() - t_run - compile_time - init_time,
         compile_time=compile_time + init_time,
     )
     if throw and not result.success:
@@ -1019,9 +1029,9 @@ def _message_tols(opts: dict) -> dict:
 def _suggest(objective: Objective, x0: Any, args: tuple, optimizer: Any) -> str:
     """A learning-rate hint for a diverged run, from the curvature at x0 when possible."""
     try:
-        from .curvature import largest_eigenvalue
+        from .curvature import largest_algebraic_eigenvalue
 
-        lam = largest_eigenvalue(objective, x0, args)
+        lam = largest_algebraic_eigenvalue(objective, x0, args)
     except Exception:  # noqa: BLE001 - a hint only; never fail the run over it
         return "try a smaller learning rate"
     if not np.isfinite(lam) or lam <= 0:

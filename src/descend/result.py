@@ -8,13 +8,25 @@ so a result is plain data that outlives the compiled program.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import numpy as np
 
 from .stopping import Status
 
-__all__ = ["Result", "History", "BatchResult"]
+__all__ = ["Result", "History", "BatchResult", "MAX_KIND_PARAMETERS"]
+
+# Result.kind needs a dense Hessian: n^2 entries, so it is computed only up to here.
+MAX_KIND_PARAMETERS = 1000
+
+
+def _kind_text(result: Any) -> str:
+    point = result.stationary
+    if point is None:
+        return "not computed"
+    eig = np.array2string(point.eigenvalues, precision=4, threshold=6, separator=", ")
+    return f"{point.kind} (Hessian eigenvalues {eig})"
 
 
 def _short(a: Any, width: int = 60) -> str:
@@ -84,6 +96,39 @@ class Result:
     history: History | None = None
     wall_time: float = 0.0
     compile_time: float = 0.0
+    objective: Any = dataclasses.field(default=None, repr=False, compare=False)
+    args: tuple = dataclasses.field(default=(), repr=False, compare=False)
+
+    @functools.cached_property
+    def stationary(self) -> Any:
+        """A :class:`~descend.calculus.StationaryPoint` for ``x`` (Hessian eigenvalues).
+
+        Computed on first access, for at most 1,000 parameters (a dense Hessian); None
+        above that, for a black-box (numeric-gradient) function, or a non-finite x.
+        """
+        import jax
+
+        leaves = jax.tree.leaves(self.x)
+        if self.objective is None or isinstance(self.objective.grad, str):
+            return None
+        if sum(np.size(l) for l in leaves) > MAX_KIND_PARAMETERS:
+            return None
+        if not all(np.all(np.isfinite(l)) for l in leaves):
+            return None
+        from .calculus import classify
+
+        fun, args = self.objective.fun, self.args
+        try:
+            return classify(lambda x: fun(x, *args), self.x)
+        except Exception:  # noqa: BLE001 - a description, never a failure of the run
+            return None
+
+    @property
+    def kind(self) -> str | None:
+        """Where the run stopped: ``minimum``, ``maximum``, ``saddle`` or ``degenerate``
+        (from the Hessian's eigenvalues; None above 1,000 parameters)."""
+        point = self.stationary
+        return None if point is None else point.kind
 
     def __repr__(self) -> str:
         rows = [
@@ -94,6 +139,7 @@ class Result:
             ("grad_norm", f"{self.grad_norm:.3e}"),
             ("nit", str(self.nit)),
             ("nfev", str(self.nfev)),
+            ("kind", _kind_text(self)),
             ("history", repr(self.history)),
             ("wall_time", f"{self.wall_time:.4f} s"),
         ]
@@ -128,6 +174,8 @@ class BatchResult:
     learning_rates: np.ndarray | None = None
     wall_time: float = 0.0
     compile_time: float = 0.0
+    objective: Any = dataclasses.field(default=None, repr=False, compare=False)
+    args: tuple = dataclasses.field(default=(), repr=False, compare=False)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -174,6 +222,8 @@ class BatchResult:
             message=str(take(self.message)),
             history=hist,
             wall_time=self.wall_time,
+            objective=self.objective,
+            args=self.args,
         )
 
     @property
