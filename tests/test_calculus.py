@@ -57,9 +57,7 @@ def test_check_grad_names_the_wrong_component():
     assert "<-- wrong" in repr(bad)
     # agrees with scipy's single number
     scipy_optimize = pytest.importorskip("scipy.optimize")
-    ref = scipy_optimize.check_grad(
-        lambda v: float(f_xyz(v)), lambda v: np.asarray(wrong(v)), v
-    )
+    ref = scipy_optimize.check_grad(lambda v: float(f_xyz(v)), lambda v: np.asarray(wrong(v)), v)
     np.testing.assert_allclose(np.linalg.norm(bad.analytic - bad.numeric), ref, rtol=1e-5)
 
 

@@ -129,7 +129,7 @@ def minimize_batch(
             )
         probe = factory(float(lrs[0]))  # refuses bad factories before compiling
         make = _Factory(factory)
-        extra = loop.needs_extra_args(probe)
+        extra = loop.needs_extra_args(probe, first)
         shape: tuple[int, ...] = (n_starts, lrs.size)
         x_runs = jax.tree.map(lambda l: jnp.repeat(l, lrs.size, axis=0), x0s)
         hyper = jnp.asarray(np.tile(lrs, n_starts), jax.tree.leaves(x0s)[0].dtype)
@@ -138,7 +138,7 @@ def minimize_batch(
             optimizer if optimizer is not None else loop._default_optimizer()
         )
         make = loop._fixed(opt)
-        extra = loop.needs_extra_args(opt)
+        extra = loop.needs_extra_args(opt, first)
         shape = (n_starts,)
         x_runs = x0s
         hyper = None

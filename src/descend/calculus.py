@@ -210,9 +210,7 @@ class StationaryPoint:
     tol: float
 
 
-def classify(
-    fun: Any, x: Any, *, tol: float | None = None, gtol: float = 1e-6
-) -> StationaryPoint:
+def classify(fun: Any, x: Any, *, tol: float | None = None, gtol: float = 1e-6) -> StationaryPoint:
     """Classify the point ``x`` of ``fun`` as a minimum, maximum, saddle or degenerate.
 
     Args:

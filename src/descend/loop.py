@@ -173,23 +173,31 @@ def _linesearch_evals(opt_state: Any) -> Any:
     return jnp.int32(0) if n is None else jnp.asarray(n, jnp.int32)
 
 
-def _write(hist: dict, row: Any, x: Any, f: Any, gn: Any, ss: Any) -> dict:
+def _scalar_fields(record: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(n for n in record if n != "x")
+
+
+def _write(hist: dict, names: tuple[str, ...], row: Any, x: Any, f: Any, gn: Any, ss: Any) -> dict:
+    """Write one history row: x into its own buffers, the scalars as one row of a table.
+
+    One (rows, k) table instead of k vectors means one in-place update per step; with
+    separate vectors XLA:CPU sometimes fuses the scalar producers into an update that
+    then sweeps the whole buffer (seen with adam: 20x slower steps).
+    """
     import jax
+    import jax.numpy as jnp
     from jax import lax
 
     out = dict(hist)
-    values = {"fun": f, "grad_norm": gn, "step_size": ss}
-    for name in hist:
-        if name == "x":
-            out["x"] = jax.tree.map(
-                lambda buf, leaf: lax.dynamic_update_index_in_dim(buf, leaf, row, 0),
-                hist["x"],
-                x,
-            )
-        else:
-            out[name] = lax.dynamic_update_index_in_dim(
-                hist[name], values[name].astype(hist[name].dtype), row, 0
-            )
+    if "x" in hist:
+        out["x"] = jax.tree.map(
+            lambda buf, leaf: lax.dynamic_update_index_in_dim(buf, leaf, row, 0), hist["x"], x
+        )
+    if "scalars" in hist:
+        table = hist["scalars"]
+        values = {"fun": f, "grad_norm": gn, "step_size": ss}
+        vec = jnp.stack([values[n].astype(table.dtype) for n in names])
+        out["scalars"] = lax.dynamic_update_index_in_dim(table, vec, row, 0)
     return out
 
 
@@ -202,12 +210,12 @@ def _init(cfg: Config, x0: Any, hyper: Any, args: tuple, tols: Tolerances) -> St
     gn = _tree_norm(g).astype(f.dtype)
     zero = jnp.zeros((), f.dtype)
     hist: dict = {}
-    for name in cfg.record:
-        if name == "x":
-            hist["x"] = jax.tree.map(lambda l: jnp.zeros((cfg.rows,) + l.shape, l.dtype), x0)
-        else:
-            hist[name] = jnp.zeros((cfg.rows,), f.dtype)
-    hist = _write(hist, 0, x0, f, gn, zero)
+    if "x" in cfg.record:
+        hist["x"] = jax.tree.map(lambda l: jnp.zeros((cfg.rows,) + l.shape, l.dtype), x0)
+    names = _scalar_fields(cfg.record)
+    if names:
+        hist["scalars"] = jnp.zeros((cfg.rows, len(names)), f.dtype)
+    hist = _write(hist, names, 0, x0, f, gn, zero)
     step = jnp.int32(0)
     status = stopping.status_code(
         f=f, f_prev=f, f0=f, grad_norm=gn, step_size=zero, step=step, **tols._asdict()
@@ -224,7 +232,7 @@ def _init(cfg: Config, x0: Any, hyper: Any, args: tuple, tols: Tolerances) -> St
         grad_norm=gn,
         step_size=zero,
         status=status,
-        nfev=jnp.int32(1),
+        nfev=jnp.int32(1) if cfg.extra_args else (),
         hist=hist,
     )
 
@@ -232,6 +240,7 @@ def _init(cfg: Config, x0: Any, hyper: Any, args: tuple, tols: Tolerances) -> St
 def _step(cfg: Config, s: State, hyper: Any, args: tuple, tols: Tolerances) -> State:
     """One step of the optimizer, then f and the gradient at the new iterate."""
     import optax
+    from jax import lax
 
     opt = cfg.make_optimizer(hyper)
     if cfg.extra_args:
@@ -243,13 +252,22 @@ def _step(cfg: Config, s: State, hyper: Any, args: tuple, tols: Tolerances) -> S
         updates, opt_state = opt.update(s.grad, s.opt_state, s.x)
     x = optax.apply_updates(s.x, updates)
     f, g = cfg.objective(x, args)
+    # A fusion boundary between the step and the bookkeeping: without it XLA:CPU may
+    # recompute the update inside every consumer (norms, history), which costs up to
+    # 20x per step for adam with the full history.
+    x, f, g, updates, opt_state = lax.optimization_barrier((x, f, g, updates, opt_state))
     gn = _tree_norm(g).astype(f.dtype)
     ss = _tree_norm(updates).astype(f.dtype)
     step = s.step + 1
     status = stopping.status_code(
         f=f, f_prev=s.f, f0=s.f0, grad_norm=gn, step_size=ss, step=step, **tols._asdict()
     )
-    row = (step + cfg.record_every - 1) // cfg.record_every
+    # ceil(step / k); lax.div because step >= 0 (floor_divide adds sign fix-ups).
+    row = (
+        step
+        if cfg.record_every == 1
+        else lax.div(step + (cfg.record_every - 1), step.dtype.type(cfg.record_every))
+    )
     return State(
         step=step,
         x=x,
@@ -262,8 +280,9 @@ def _step(cfg: Config, s: State, hyper: Any, args: tuple, tols: Tolerances) -> S
         grad_norm=gn,
         step_size=ss,
         status=status,
-        nfev=s.nfev + 1 + (_linesearch_evals(opt_state) if cfg.extra_args else 0),
-        hist=_write(s.hist, row, x, f, gn, ss),
+        # Without a line search nfev is step + 1; not carrying it keeps the loop small.
+        nfev=s.nfev + 1 + _linesearch_evals(opt_state) if cfg.extra_args else (),
+        hist=_write(s.hist, _scalar_fields(cfg.record), row, x, f, gn, ss),
     )
 
 
@@ -370,10 +389,48 @@ def resolve_optimizer(optimizer: Any) -> Any:
     )
 
 
-def needs_extra_args(optimizer: Any) -> bool:
+@functools.lru_cache(maxsize=256)
+def _update_needs_extra_args(optimizer: Any, signature_key: Any, x0: Any) -> bool:
+    import jax
+
+    try:
+        x0 = x0.value if isinstance(x0, _Unhashed) else x0
+        jax.eval_shape(lambda x: optimizer.update(x, optimizer.init(x), x), x0)
+        return False
+    except Exception:  # noqa: BLE001 - e.g. a line search asking for value_fn
+        return True
+
+
+def needs_extra_args(optimizer: Any, x0: Any) -> bool:
+    """Whether ``optimizer.update`` needs ``value``, ``grad`` and ``value_fn``.
+
+    optax wraps most chains as ``GradientTransformationExtraArgs`` even when no part
+    uses the extra arguments; passing them anyway (and counting line-search
+    evaluations) makes the compiled loop larger and, on XLA:CPU, ten times slower.
+    So they are passed only when an update without them fails (line searches, L-BFGS).
+    """
     import optax
 
-    return isinstance(optimizer, optax.GradientTransformationExtraArgs)
+    if not isinstance(optimizer, optax.GradientTransformationExtraArgs):
+        return False
+    try:
+        hash(optimizer)
+    except TypeError:
+        return _update_needs_extra_args.__wrapped__(optimizer, None, x0)
+    return _update_needs_extra_args(optimizer, signature(x0), _Unhashed(x0))
+
+
+class _Unhashed:
+    """Wraps a value so an lru_cache key ignores it (the signature stands for it)."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Unhashed)
 
 
 def make_objective(fun: Any, grad: Any) -> Objective:
@@ -624,6 +681,7 @@ def drive(
         with _SigintFlag() as sigint:
             while True:
                 stop_at = min(done_at + size, max_steps)
+                steps_run = stop_at - done_at
                 t_chunk = time.perf_counter()
                 state = chunk_fn(cfg, state, hyper, args, tols, np.int32(stop_at))
                 step, status = jax.device_get((state.step, state.status))
@@ -652,9 +710,12 @@ def drive(
                     final_code = stopping.CODES[Status.INTERRUPTED]
                     break
                 if chunk_size is None:
-                    # Grow chunks geometrically towards ~target seconds each.
-                    per_step = max(elapsed, 1e-6) / max(stop_at - (done_at - size), 1)
-                    size = int(min(max(size * 2, 1), max(target / per_step, 1)))
+                    # Aim for ~target seconds per chunk: each chunk costs a dispatch
+                    # (~0.1 ms), so few, long chunks; with a bar or callback grow
+                    # geometrically so the first updates come quickly.
+                    per_step = max(elapsed, 1e-6) / max(steps_run, 1)
+                    want = max(int(target / per_step), 1)
+                    size = min(size * 2, want) if interactive else want
     finally:
         if progress:
             f = np.asarray(jax.device_get(state.f))
@@ -736,12 +797,19 @@ def finish(
             idx = take.reshape(take.shape + (1,) * (buf.ndim - nb - 1))
             return np.take_along_axis(buf, idx, axis=nb)
 
+        names = _scalar_fields(cfg.record)
+
+        def column(name: str) -> np.ndarray | None:
+            if name not in names:
+                return None
+            return cut(np.asarray(s.hist["scalars"])[..., names.index(name)])
+
         hist = History(
             steps=steps.astype(np.int64),
             x=jax.tree.map(cut, s.hist["x"]) if "x" in cfg.record else None,
-            fun=cut(s.hist["fun"]) if "fun" in cfg.record else None,
-            grad_norm=cut(s.hist["grad_norm"]) if "grad_norm" in cfg.record else None,
-            step_size=cut(s.hist["step_size"]) if "step_size" in cfg.record else None,
+            fun=column("fun"),
+            grad_norm=column("grad_norm"),
+            step_size=column("step_size"),
         )
     f_prev = np.asarray(s.f_prev)
     messages = np.empty(codes.shape, dtype=object)
@@ -765,7 +833,7 @@ def finish(
         jac=jac,
         grad_norm=gnorm,
         nit=step.astype(np.int64),
-        nfev=np.asarray(s.nfev).astype(np.int64),
+        nfev=(np.asarray(s.nfev) if cfg.extra_args else step + 1).astype(np.int64),
         status=statuses,
         success=np.vectorize(lambda st: st.success, otypes=[bool])(statuses),
         message=messages,
@@ -891,7 +959,7 @@ def minimize(
     cfg = Config(
         objective=objective,
         make_optimizer=_fixed(optimizer),
-        extra_args=needs_extra_args(optimizer),
+        extra_args=needs_extra_args(optimizer, x0),
         record=record,
         record_every=record_every,
         rows=rows if record else 0,
@@ -952,6 +1020,7 @@ def _snapshot(s: State) -> Result:
     import jax
 
     x, f, g, gn, step, nfev = jax.device_get((s.x, s.f, s.grad, s.grad_norm, s.step, s.nfev))
+    nfev = nfev if nfev != () else step + 1
     return Result(
         x=_unbatch(x),
         fun=float(f),
