@@ -167,7 +167,8 @@ def minimize_batch(
         record=record,
         record_every=record_every,
         rows=rows if record else 0,
-        keep_prev=True,
+        need_grad_norm=opts["gtol"] > 0 or "grad_norm" in record,
+        need_step_size=opts["xtol"] > 0 or "step_size" in record,
     )
     tols = loop._tolerances(opts, first)
     hyper_batched = hyper is not None

@@ -116,7 +116,8 @@ class Config(NamedTuple):
     record: tuple[str, ...]  # which history fields are kept
     record_every: int
     rows: int  # history rows preallocated
-    keep_prev: bool
+    need_grad_norm: bool  # gtol is on or grad_norm is recorded
+    need_step_size: bool  # xtol is on or step_size is recorded
 
 
 class Tolerances(NamedTuple):
@@ -157,11 +158,21 @@ class _Fixed(NamedTuple):
 
 
 def _tree_norm(tree: Any) -> Any:
+    """Euclidean norm over all leaves of a pytree."""
     import jax
     import jax.numpy as jnp
 
-    leaves = jax.tree.leaves(tree)
-    return jnp.sqrt(sum(jnp.sum(jnp.real(l * jnp.conj(l))) for l in leaves))
+    total = 0.0
+    for leaf in jax.tree.leaves(tree):
+        sq = leaf * leaf if not jnp.iscomplexobj(leaf) else jnp.real(leaf * jnp.conj(leaf))
+        if sq.size <= 16:
+            # Small leaves: add the entries one by one. Under vmap a reduce over a
+            # short trailing axis is emitted poorly on XLA:CPU (3x slower batches).
+            flat = sq.reshape(-1)
+            total = total + sum(flat[i] for i in range(flat.size))
+        else:
+            total = total + jnp.sum(sq)
+    return jnp.sqrt(total)
 
 
 def _linesearch_evals(opt_state: Any) -> Any:
@@ -223,7 +234,7 @@ def _init(cfg: Config, x0: Any, hyper: Any, args: tuple, tols: Tolerances) -> St
     return State(
         step=step,
         x=x0,
-        prev_x=x0 if cfg.keep_prev else (),
+        prev_x=x0,
         opt_state=cfg.make_optimizer(hyper).init(x0),
         f=f,
         f_prev=f,
@@ -239,6 +250,7 @@ def _init(cfg: Config, x0: Any, hyper: Any, args: tuple, tols: Tolerances) -> St
 
 def _step(cfg: Config, s: State, hyper: Any, args: tuple, tols: Tolerances) -> State:
     """One step of the optimizer, then f and the gradient at the new iterate."""
+    import jax.numpy as jnp
     import optax
     from jax import lax
 
@@ -256,8 +268,10 @@ def _step(cfg: Config, s: State, hyper: Any, args: tuple, tols: Tolerances) -> S
     # recompute the update inside every consumer (norms, history), which costs up to
     # 20x per step for adam with the full history.
     x, f, g, updates, opt_state = lax.optimization_barrier((x, f, g, updates, opt_state))
-    gn = _tree_norm(g).astype(f.dtype)
-    ss = _tree_norm(updates).astype(f.dtype)
+    # Norms cost a pass over the parameters each: compute only those a rule or the
+    # history needs (the final ones are computed on the host in finish()).
+    gn = _tree_norm(g).astype(f.dtype) if cfg.need_grad_norm else jnp.zeros((), f.dtype)
+    ss = _tree_norm(updates).astype(f.dtype) if cfg.need_step_size else jnp.zeros((), f.dtype)
     step = s.step + 1
     status = stopping.status_code(
         f=f, f_prev=s.f, f0=s.f0, grad_norm=gn, step_size=ss, step=step, **tols._asdict()
@@ -271,7 +285,7 @@ def _step(cfg: Config, s: State, hyper: Any, args: tuple, tols: Tolerances) -> S
     return State(
         step=step,
         x=x,
-        prev_x=s.x if cfg.keep_prev else (),
+        prev_x=s.x,
         opt_state=opt_state,
         f=f,
         f_prev=s.f,
@@ -303,10 +317,38 @@ def _run_chunk(
     )
 
 
+def enable_compilation_cache() -> None:
+    """Turn on JAX's persistent compilation cache, so a new process reuses compiled loops.
+
+    Compiling a loop takes 0.1-0.3 s, as long as the run itself for small problems;
+    the cache makes the second start of a script or the CLI fast. It lives in
+    ``$XDG_CACHE_HOME/descend/jax`` (default ``~/.cache/descend/jax``). Left alone if
+    the user configured a cache already; ``DESCEND_CACHE=0`` turns it off.
+    """
+    import os
+
+    import jax
+
+    if os.environ.get("DESCEND_CACHE", "1").strip().lower() in ("0", "false", "no", "off"):
+        return
+    if jax.config.jax_compilation_cache_dir:
+        return
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    path = os.path.join(root, "descend", "jax")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError:
+        return  # read-only home: run without the cache
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.05)
+
+
 @functools.cache
 def _compiled(batched: bool, hyper_batched: bool) -> tuple[Callable, Callable]:
     """jit-compiled init and chunk functions (vmapped for batches); cached by jax on cfg."""
     import jax
+
+    enable_compilation_cache()
 
     init, chunk = _init, _run_chunk
     if batched:
@@ -762,7 +804,13 @@ def finish(
     x = s.x
     fun = np.asarray(s.f)
     jac = s.grad
-    gnorm = np.asarray(s.grad_norm)
+    nb = step.ndim
+    gnorm = np.asarray(s.grad_norm) if cfg.need_grad_norm else _np_tree_norm(s.grad, nb)
+    if cfg.need_step_size:
+        step_size = np.asarray(s.step_size)
+    else:
+        diff = jax.tree.map(lambda a, b: np.asarray(a) - np.asarray(b), s.x, s.prev_x)
+        step_size = _np_tree_norm(diff, nb)
     if use_prev.any():
         prev = s.prev_x
         pick = lambda a, b: np.where(  # noqa: E731
@@ -822,7 +870,7 @@ def finish(
             f0=float(np.asarray(s.f0)[idx]),
             f_stop=float(np.asarray(s.f)[idx]),
             grad_norm=float(gnorm[idx]),
-            step_size=float(np.asarray(s.step_size)[idx]),
+            step_size=float(step_size[idx]),
             f_change=float(abs(np.asarray(s.f)[idx] - f_prev[idx])),
             suggestion=suggestion() if st in (Status.DIVERGED, Status.NONFINITE) else "",
             **tols,
@@ -963,7 +1011,8 @@ def minimize(
         record=record,
         record_every=record_every,
         rows=rows if record else 0,
-        keep_prev=True,
+        need_grad_norm=opts["gtol"] > 0 or "grad_norm" in record,
+        need_step_size=opts["xtol"] > 0 or "step_size" in record,
     )
     tols = _tolerances(opts, x0)
     init_fn, _ = _compiled(False, False)
