@@ -364,3 +364,21 @@ def test_jit_cache_reuses_compiled_loop():
     ds.minimize(seed_quadratic, np.zeros(3), ds.gd(0.123))
     r = ds.minimize(seed_quadratic, np.ones(3), ds.gd(0.123))
     assert r.compile_time < 0.1
+
+
+def test_nonfinite_in_large_runs_replays_to_the_last_finite_iterate(monkeypatch):
+    # Above KEEP_PREV_MAX_SIZE parameters the previous iterate is not carried; a nan
+    # is answered by replaying the run. Lower the threshold to exercise that path.
+    from descend import loop
+
+    f = lambda x: jnp.sum(x - jnp.log(x))  # noqa: E731
+    x0 = jnp.array([1.2, 0.8])  # with lr 5: finite at steps 0 and 1, nan at step 2
+    small = ds.minimize(f, x0, ds.gd(5.0), max_steps=100)
+    monkeypatch.setattr(loop, "KEEP_PREV_MAX_SIZE", 1)
+    big = ds.minimize(f, x0, ds.gd(5.0), max_steps=100)
+    assert small.status == big.status == "nonfinite"
+    assert big.nit == small.nit >= 2
+    np.testing.assert_allclose(big.x, small.x, rtol=1e-14)
+    np.testing.assert_allclose(big.fun, small.fun, rtol=1e-14)
+    np.testing.assert_allclose(big.jac, small.jac, rtol=1e-14)
+    assert np.all(np.isfinite(big.x))

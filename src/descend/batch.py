@@ -169,6 +169,7 @@ def minimize_batch(
         rows=rows if record else 0,
         need_grad_norm=opts["gtol"] > 0 or "grad_norm" in record,
         need_step_size=opts["xtol"] > 0 or "step_size" in record,
+        keep_prev=True,  # batches carry it always: no replay of one run among many
     )
     tols = loop._tolerances(opts, first)
     hyper_batched = hyper is not None

@@ -35,6 +35,7 @@ from .stopping import Status
 __all__ = ["minimize", "HISTORY_FIELDS"]
 
 HISTORY_FIELDS = ("x", "fun", "grad_norm", "step_size")
+KEEP_PREV_MAX_SIZE = 2**20
 DEFAULT_MAX_HISTORY_BYTES = 2**30
 
 
@@ -118,6 +119,10 @@ class Config(NamedTuple):
     rows: int  # history rows preallocated
     need_grad_norm: bool  # gtol is on or grad_norm is recorded
     need_step_size: bool  # xtol is on or step_size is recorded
+    # Carrying the previous iterate (to return the last finite one after a nan) costs
+    # a copy of x per step; above KEEP_PREV_MAX_SIZE parameters minimize() replays the
+    # run instead, only when a nan actually happens.
+    keep_prev: bool = True
 
 
 class Tolerances(NamedTuple):
@@ -234,7 +239,7 @@ def _init(cfg: Config, x0: Any, hyper: Any, args: tuple, tols: Tolerances) -> St
     return State(
         step=step,
         x=x0,
-        prev_x=x0,
+        prev_x=x0 if cfg.keep_prev else (),
         opt_state=cfg.make_optimizer(hyper).init(x0),
         f=f,
         f_prev=f,
@@ -285,7 +290,7 @@ def _step(cfg: Config, s: State, hyper: Any, args: tuple, tols: Tolerances) -> S
     return State(
         step=step,
         x=x,
-        prev_x=s.x,
+        prev_x=s.x if cfg.keep_prev else (),
         opt_state=opt_state,
         f=f,
         f_prev=s.f,
@@ -809,9 +814,12 @@ def finish(
     if cfg.need_step_size:
         step_size = np.asarray(s.step_size)
     else:
-        diff = jax.tree.map(lambda a, b: np.asarray(a) - np.asarray(b), s.x, s.prev_x)
-        step_size = _np_tree_norm(diff, nb)
-    if use_prev.any():
+        if cfg.keep_prev:
+            diff = jax.tree.map(lambda a, b: np.asarray(a) - np.asarray(b), s.x, s.prev_x)
+            step_size = _np_tree_norm(diff, nb)
+        else:
+            step_size = np.full(step.shape, np.nan)  # only the xtol message shows it
+    if use_prev.any() and cfg.keep_prev:
         prev = s.prev_x
         pick = lambda a, b: np.where(  # noqa: E731
             use_prev.reshape(use_prev.shape + (1,) * (np.ndim(a) - use_prev.ndim)), a, b
@@ -1013,6 +1021,7 @@ def minimize(
         rows=rows if record else 0,
         need_grad_norm=opts["gtol"] > 0 or "grad_norm" in record,
         need_step_size=opts["xtol"] > 0 or "step_size" in record,
+        keep_prev=_tree_size(x0) <= KEEP_PREV_MAX_SIZE,
     )
     tols = _tolerances(opts, x0)
     init_fn, _ = _compiled(False, False)
@@ -1044,6 +1053,8 @@ def minimize(
         _message_tols(opts),
         suggestion=lambda: _suggest(objective, x0, args, optimizer),
     )
+    if not cfg.keep_prev and fields["status"].item() is Status.NONFINITE and fields["nit"] >= 1:
+        fields.update(_replay(objective, x0, optimizer, args, int(fields["nit"]) - 1, opts))
     result = Result(
         x=_unbatch(fields["x"]),
         fun=float(fields["fun"]),
@@ -1063,6 +1074,41 @@ def minimize(
     if throw and not result.success:
         raise RuntimeError(f"minimize did not converge: {result.message}")
     return result
+
+
+def _replay(
+    objective: Objective, x0: Any, optimizer: Any, args: tuple, steps: int, opts: dict
+) -> dict:
+    """x, f and the gradient at step ``steps`` of the same run, recomputed from x0.
+
+    Used after a nan in runs too large to carry the previous iterate: the same update
+    rule from the same start, with every stopping rule off, reaches the same iterate.
+    """
+    import jax
+
+    if steps == 0:
+        f, g = jax.jit(objective)(x0, args)
+        x = x0
+    else:
+        again = minimize(
+            objective.fun,
+            x0,
+            optimizer,
+            args=args,
+            grad=objective.grad,
+            gtol=0.0,
+            max_steps=steps,
+            history=False,
+            diverge_factor=float(np.finfo(np.float64).max),
+        )
+        x, f, g = again.x, again.fun, again.jac
+    g = jax.tree.map(np.asarray, g)
+    return dict(
+        x=jax.tree.map(np.asarray, x),
+        fun=np.asarray(f),
+        jac=g,
+        grad_norm=_np_tree_norm(g, 0),
+    )
 
 
 def _snapshot(s: State) -> Result:
