@@ -98,9 +98,7 @@ def test_convexity_probe():
 
 
 def test_landscape_bad_input():
-    with pytest.raises(
-        ValueError, match="variable 1 has lower 5 >= upper 5"
-    ):
+    with pytest.raises(ValueError, match="variable 1 has lower 5 >= upper 5"):
         ds.multistart("himmelblau", 10, [(-5, 5), (5, 5)])
     with pytest.raises(ValueError, match="n_starts must be an integer >= 1, got 0"):
         ds.multistart("himmelblau", 0, [(-5, 5), (-5, 5)])
