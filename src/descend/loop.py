@@ -867,22 +867,37 @@ def finish(
             grad_norm=column("grad_norm"),
             step_size=column("step_size"),
         )
-    f_prev = np.asarray(s.f_prev)
-    messages = np.empty(codes.shape, dtype=object)
-    for idx in np.ndindex(*codes.shape):
-        st = statuses[idx]
-        messages[idx] = stopping.stop_message(
+    # Plain Python lists: per-run scalars for 10,000 messages without numpy overhead.
+    flat = lambda a: np.broadcast_to(np.asarray(a), codes.shape).ravel().tolist()  # noqa: E731
+    f_stop, f_prev = np.asarray(s.f), np.asarray(s.f_prev)
+    columns = zip(
+        statuses.ravel().tolist(),
+        flat(step),
+        flat(fun),
+        flat(s.f0),
+        flat(f_stop),
+        flat(gnorm),
+        flat(step_size),
+        flat(np.abs(f_stop - f_prev)),
+    )
+    hint = ""
+    if any(st in (Status.DIVERGED, Status.NONFINITE) for st in statuses.ravel()):
+        hint = suggestion()
+    messages = np.empty(codes.size, dtype=object)
+    for i, (st, n, fv, f0, fs, gn, ss, df) in enumerate(columns):
+        messages[i] = stopping.stop_message(
             st,
-            nit=int(step[idx]),
-            fun=float(fun[idx]),
-            f0=float(np.asarray(s.f0)[idx]),
-            f_stop=float(np.asarray(s.f)[idx]),
-            grad_norm=float(gnorm[idx]),
-            step_size=float(step_size[idx]),
-            f_change=float(abs(np.asarray(s.f)[idx] - f_prev[idx])),
-            suggestion=suggestion() if st in (Status.DIVERGED, Status.NONFINITE) else "",
+            nit=n,
+            fun=fv,
+            f0=f0,
+            f_stop=fs,
+            grad_norm=gn,
+            step_size=ss,
+            f_change=df,
+            suggestion=hint if st in (Status.DIVERGED, Status.NONFINITE) else "",
             **tols,
         )
+    messages = messages.reshape(codes.shape)
     return dict(
         x=x,
         fun=fun,
@@ -891,7 +906,7 @@ def finish(
         nit=step.astype(np.int64),
         nfev=(np.asarray(s.nfev) if cfg.extra_args else step + 1).astype(np.int64),
         status=statuses,
-        success=np.vectorize(lambda st: st.success, otypes=[bool])(statuses),
+        success=np.isin(codes, [stopping.CODES[st] for st in Status if st.success]),
         message=messages,
         history=hist,
     )
