@@ -56,7 +56,7 @@ _EXPORTS = {
     "convexity": "landscape",
 }
 # submodules reachable as attributes: ds.functions.get("rosenbrock")
-_SUBMODULES = ("functions",)
+_SUBMODULES = ("functions", "plot")
 
 __all__ = [
     "BatchResult",
@@ -70,6 +70,7 @@ __all__ = [
     "multistart",
     "parse",
     "partials",
+    "plot",
     "suggest_learning_rate",
     "History",
     "OPTIMIZERS",
@@ -105,7 +106,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - names for type checkers and IDEs
-    from . import functions
+    from . import functions, plot
     from .batch import minimize_batch
     from .calculus import check_grad, classify, grad, hessian, partials
     from .functions import parse

@@ -1,3 +1,3 @@
-from .demo import run
+from .cli import main
 
-raise SystemExit(run())
+main()

@@ -1,0 +1,5 @@
+"""``python -m descend.cli``: the same as the ``descend`` command."""
+
+from . import main
+
+raise SystemExit(main())
