@@ -119,13 +119,17 @@ def best_times(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, flo
     """Minimum wall time of each zero-argument function, after one warm-up call each.
 
     Repetitions go round-robin over the functions, so slow phases of a noisy machine
-    are shared among them.
+    are shared among them. Within a round each function runs twice and the second
+    call is timed: the first one after another variant finds cold caches and sleeping
+    XLA worker threads, which costs sub-millisecond calls tens of percent, and would
+    measure the order of the variants rather than the variants.
     """
     for fn in fns.values():
         jax.block_until_ready(fn())
     best = {name: float("inf") for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            jax.block_until_ready(fn())
             t0 = time.perf_counter()
             jax.block_until_ready(fn())
             best[name] = min(best[name], time.perf_counter() - t0)

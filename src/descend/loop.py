@@ -720,7 +720,10 @@ def drive(
     bar = Progress(max_steps, progress)
     interactive = callback is not None or progress
     target = 0.1 if interactive else 0.5  # seconds per chunk
-    size = chunk_size or (64 if interactive else 1000)
+    # First chunk: short with a bar or callback; otherwise about 10^7 parameter-steps
+    # (a few ms for tiny problems, so small runs finish in one dispatch).
+    n_params = max(1, sum(int(np.size(l)) for l in jax.tree.leaves(state.x)))
+    size = chunk_size or (64 if interactive else max(1, min(100_000, 10**7 // n_params)))
     done_at = 0
     final_code: int | None = None
     run_start = time.perf_counter()
