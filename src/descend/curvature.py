@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["largest_eigenvalue", "largest_algebraic_eigenvalue"]
+__all__ = ["largest_algebraic_eigenvalue"]
 
 
 def _hvp(objective: Any, x: Any, args: tuple) -> tuple[Callable[[Any], Any], Any]:
@@ -45,24 +45,6 @@ def _power(
             return new
         v, lam = w / norm, new
     return lam
-
-
-def largest_eigenvalue(
-    objective: Any,
-    x: Any,
-    args: tuple = (),
-    *,
-    iters: int = 1000,
-    rtol: float = 1e-9,
-    seed: int = 0,
-) -> float:
-    """The Hessian eigenvalue of largest magnitude at ``x``, by power iteration.
-
-    Each iteration costs one Hessian-vector product, so this works for any number of
-    parameters. ``objective`` is a ``fun(x, *args)`` or a ``loop.Objective``.
-    """
-    hvp, flat = _hvp(objective, x, args)
-    return _power(hvp, flat, 0.0, iters, rtol, seed)
 
 
 def largest_algebraic_eigenvalue(
