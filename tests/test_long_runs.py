@@ -124,3 +124,28 @@ def test_batch_callback_and_stop():
     )
     assert all(s == "stopped" for s in b.status) and list(b.nit) == [7] * 4
     assert calls[0].tolist() == [7, 7, 7, 7]
+
+
+def test_intermediate_results_print_and_count_line_search_evaluations():
+    import optax
+
+    texts, counts = [], []
+
+    def cb(r):
+        texts.append(repr(r))
+        counts.append(r.nfev)
+
+    res = ds.minimize(
+        slow_quadratic, np.ones(3), optax.lbfgs(), gtol=1e-12, callback=cb, chunk_size=1
+    )
+    assert texts and "running" in texts[0]
+    assert counts == sorted(counts) and counts[-1] <= res.nfev
+    b = ds.minimize_batch(
+        slow_quadratic,
+        np.ones((2, 3)),
+        ds.gd(0.1),
+        max_steps=6,
+        callback=lambda r: texts.append(repr(r)),
+        chunk_size=2,
+    )
+    assert "running" in texts[-1] and b.nit.tolist() == [6, 6]

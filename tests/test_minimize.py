@@ -382,3 +382,42 @@ def test_nonfinite_in_large_runs_replays_to_the_last_finite_iterate(monkeypatch)
     np.testing.assert_allclose(big.fun, small.fun, rtol=1e-14)
     np.testing.assert_allclose(big.jac, small.jac, rtol=1e-14)
     assert np.all(np.isfinite(big.x))
+
+
+def test_messages_show_tolerances_unrounded():
+    r = ds.minimize(seed_quadratic, np.zeros(3), ds.gd(0.1), gtol=1.4e-6)
+    assert "<= gtol 1.4e-06" in r.message and r.grad_norm <= 1.4e-6
+
+
+def test_nan_gradient_is_caught_where_it_happens_whatever_the_options():
+    # f is finite everywhere, but where w < 0 the untaken sqrt branch makes the gradient nan.
+    f = lambda w: jnp.sum(jnp.where(w > 0, jnp.sqrt(w), 0.0)) + jnp.sum((w - 0.3) ** 2)
+    a = ds.minimize(f, jnp.array([0.5, 2.0]), ds.gd(0.6))
+    b = ds.minimize(f, jnp.array([0.5, 2.0]), ds.gd(0.6), gtol=0.0, history=False)
+    assert a.status == b.status == "nonfinite" and a.nit == b.nit
+    np.testing.assert_array_equal(a.x, b.x)
+    assert np.all(np.isfinite(b.jac))
+    g = lambda w: jnp.sqrt(jnp.abs(w[0])) + w[1] ** 2  # gradient infinite at w0 = 0
+    r = ds.minimize(g, jnp.array([0.0, 1.0]), ds.gd(0.04))
+    assert r.status == "nonfinite" and r.nit == 0
+    assert "the gradient is inf" in r.message and "choose another x0" in r.message
+
+
+def test_more_input_shapes_and_clear_errors():
+    r = ds.minimize(lambda p: jnp.sum(p[0] ** 2) + (p[1] - 1) ** 2, [np.ones(3), 2.0], ds.gd(0.25))
+    assert isinstance(r.x, list) and r.status == "gtol"
+    np.testing.assert_allclose(r.x[1], 1.0, atol=1e-6)
+    with pytest.raises(TypeError, match="args must hold arrays or numbers"):
+        ds.minimize(lambda w, mode: jnp.sum(w**2), jnp.ones(3), args=("sum",))
+    with pytest.raises(TypeError, match="history must be True, False or field names"):
+        ds.minimize(seed_quadratic, np.zeros(3), history=1)
+    with pytest.raises(ValueError, match="max_history_bytes must be a positive number"):
+        ds.minimize(seed_quadratic, np.zeros(3), max_history_bytes=-1)
+    with pytest.raises(ValueError, match=r"b1 must be in \[0, 1\)"):
+        ds.adam(0.1, b1="0.9")
+    with pytest.raises(ValueError, match="weight_decay must be >= 0"):
+        ds.adamw(0.1, weight_decay=None)
+    b = ds.minimize_batch(seed_quadratic, np.zeros((2, 3)), ds.gd, learning_rates=[0.01, 0.1, 0.4])
+    assert b[-1].status == b[1, 2].status == "diverged"
+    with pytest.raises(IndexError, match="index one run with 2 integers"):
+        b[0, :]

@@ -146,6 +146,7 @@ def minimize_batch(
     n_runs = int(np.prod(shape))
     record = loop.history_fields(history)
     rows = loop.history_rows(max_steps, record_every)
+    loop.check_max_history_bytes(max_history_bytes)
     loop.check_history_budget(record, first, rows, n_runs, max_history_bytes)
 
     # Spread the runs over all local devices; pad to a multiple of the device count.
@@ -167,7 +168,7 @@ def minimize_batch(
         record=record,
         record_every=record_every,
         rows=rows if record else 0,
-        need_grad_norm=opts["gtol"] > 0 or "grad_norm" in record,
+        need_grad_norm=True,  # a nan gradient must stop each run where it happens
         need_step_size=opts["xtol"] > 0 or "step_size" in record,
         keep_prev=True,  # batches carry it always: no replay of one run among many
     )
@@ -179,7 +180,7 @@ def minimize_batch(
     init_time = time.perf_counter() - t_init  # mostly compilation on a first call
 
     def snapshot(s: loop.State) -> BatchResult:
-        f, gn, step, x = jax.device_get((s.f, s.grad_norm, s.step, s.x))
+        f, gn, step, x, nfev = jax.device_get((s.f, s.grad_norm, s.step, s.x, s.nfev))
         cut = lambda a: np.asarray(a)[:n_runs].reshape(shape + np.shape(a)[1:])  # noqa: E731
         return BatchResult(
             x=jax.tree.map(cut, x),
@@ -187,7 +188,7 @@ def minimize_batch(
             jac=None,
             grad_norm=cut(gn),
             nit=cut(step),
-            nfev=cut(step) + 1,
+            nfev=cut(step) + 1 if isinstance(nfev, tuple) else cut(nfev),
             status=np.full(shape, None, dtype=object),
             success=np.zeros(shape, bool),
             message=np.full(shape, "running", dtype=object),

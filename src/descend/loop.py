@@ -388,8 +388,11 @@ def prepare_x0(x0: Any, name: str = "x0") -> Any:
     import jax
     import jax.numpy as jnp
 
-    if isinstance(x0, (list,)) or np.isscalar(x0):
-        x0 = np.asarray(x0)
+    if isinstance(x0, list) or np.isscalar(x0):
+        try:
+            x0 = np.asarray(x0)
+        except ValueError:  # a list of differently shaped arrays: keep it as a pytree
+            pass
     leaves, treedef = jax.tree.flatten(x0)
     if not leaves:
         raise ValueError(f"{name} must not be empty; got {x0!r}")
@@ -398,7 +401,7 @@ def prepare_x0(x0: Any, name: str = "x0") -> Any:
         dtype = getattr(leaf, "dtype", None)
         if dtype is None:
             dtype = np.asarray(leaf).dtype
-        if np.dtype(dtype).kind not in "fiub":
+        if np.dtype(dtype).kind not in "fiub" and not jnp.issubdtype(dtype, jnp.floating):
             raise TypeError(f"{name} must hold real numbers, got dtype {dtype}")
         try:
             arr = jnp.asarray(leaf)
@@ -409,7 +412,7 @@ def prepare_x0(x0: Any, name: str = "x0") -> Any:
             ) from None
         if arr.dtype.kind not in "fiub":
             raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-        if arr.dtype.kind != "f":
+        if not jnp.issubdtype(arr.dtype, jnp.floating):
             arr = arr.astype(jnp.result_type(float))
         out.append(arr)
     if sum(a.size for a in out) == 0:
@@ -572,6 +575,11 @@ def _check_objective(objective: Objective, x0: Any, args: tuple) -> None:
 
 
 def history_fields(history: bool | str | Sequence[str]) -> tuple[str, ...]:
+    if not isinstance(history, (bool, str, list, tuple, set, frozenset)) and history is not None:
+        raise TypeError(
+            "history must be True, False or field names such as ('fun',), "
+            f"got {type(history).__name__} {history!r}"
+        )
     if history is True:
         return HISTORY_FIELDS
     if history is False or history is None:
@@ -583,6 +591,11 @@ def history_fields(history: bool | str | Sequence[str]) -> tuple[str, ...]:
             f"history must be True, False or a subset of {HISTORY_FIELDS}, got {unknown}"
         )
     return tuple(n for n in HISTORY_FIELDS if n in names)
+
+
+def check_max_history_bytes(value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+        raise ValueError(f"max_history_bytes must be a positive number, got {value!r}")
 
 
 def history_rows(max_steps: int, record_every: int) -> int:
@@ -882,12 +895,13 @@ def finish(
         flat(gnorm),
         flat(step_size),
         flat(np.abs(f_stop - f_prev)),
+        flat(s.grad_norm),
     )
     hint = ""
     if any(st in (Status.DIVERGED, Status.NONFINITE) for st in statuses.ravel()):
         hint = suggestion()
     messages = np.empty(codes.size, dtype=object)
-    for i, (st, n, fv, f0, fs, gn, ss, df) in enumerate(columns):
+    for i, (st, n, fv, f0, fs, gn, ss, df, g_stop) in enumerate(columns):
         messages[i] = stopping.stop_message(
             st,
             nit=n,
@@ -897,6 +911,7 @@ def finish(
             grad_norm=gn,
             step_size=ss,
             f_change=df,
+            grad_stop=g_stop,
             suggestion=hint if st in (Status.DIVERGED, Status.NONFINITE) else "",
             **tols,
         )
@@ -1029,6 +1044,7 @@ def minimize(
     check_objective(objective, x0, args)
     record = history_fields(history)
     rows = history_rows(max_steps, record_every)
+    check_max_history_bytes(max_history_bytes)
     check_history_budget(record, x0, rows, 1, max_history_bytes)
     cfg = Config(
         objective=objective,
@@ -1037,7 +1053,12 @@ def minimize(
         record=record,
         record_every=record_every,
         rows=rows if record else 0,
-        need_grad_norm=opts["gtol"] > 0 or "grad_norm" in record,
+        # The gradient norm also catches a nan gradient at once; only runs too large to
+        # carry the previous iterate skip it when no rule or history needs it (a nan
+        # gradient then shows as a nan f one step later).
+        need_grad_norm=opts["gtol"] > 0
+        or "grad_norm" in record
+        or _tree_size(x0) <= KEEP_PREV_MAX_SIZE,
         need_step_size=opts["xtol"] > 0 or "step_size" in record,
         keep_prev=_tree_size(x0) <= KEEP_PREV_MAX_SIZE,
     )
@@ -1133,7 +1154,7 @@ def _snapshot(s: State) -> Result:
     import jax
 
     x, f, g, gn, step, nfev = jax.device_get((s.x, s.f, s.grad, s.grad_norm, s.step, s.nfev))
-    nfev = nfev if nfev != () else step + 1
+    nfev = step + 1 if isinstance(nfev, tuple) else nfev
     return Result(
         x=_unbatch(x),
         fun=float(f),
@@ -1166,8 +1187,18 @@ def _default_optimizer() -> Any:
 
 
 def _check_args(args: Any) -> tuple:
+    """``args`` as a tuple; its leaves are traced, so they must be arrays or numbers."""
+    import jax
+
     if not isinstance(args, tuple):
         args = (args,) if not isinstance(args, list) else tuple(args)
+    for leaf in jax.tree.leaves(args):
+        kind = getattr(getattr(leaf, "dtype", None), "kind", None)
+        if kind is None and not isinstance(leaf, (int, float, bool, np.number)):
+            raise TypeError(
+                "args must hold arrays or numbers (they are passed into the compiled "
+                f"loop); got {type(leaf).__name__} {leaf!r}: close over it in fun instead"
+            )
     return args
 
 

@@ -62,8 +62,9 @@ def check_learning_rate(learning_rate: Any, name: str = "learning_rate") -> Any:
 
 
 def _check_unit(value: float, name: str, *, closed: bool = False) -> None:
-    ok = 0 <= value <= 1 if closed else 0 <= value < 1
-    if not isinstance(value, numbers.Real) or not ok:
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    ok = real and (0 <= value <= 1 if closed else 0 <= value < 1)
+    if not ok:
         raise ValueError(f"{name} must be in [0, 1{']' if closed else ')'}, got {value!r}")
 
 
@@ -150,7 +151,10 @@ def adagrad(
     import optax
 
     _check_positive(eps, "eps")
-    if not initial_accumulator_value >= 0:
+    if (
+        not isinstance(initial_accumulator_value, numbers.Real)
+        or not initial_accumulator_value >= 0
+    ):
         raise ValueError(
             "initial_accumulator_value must be >= 0, got " f"{initial_accumulator_value!r}"
         )
@@ -220,7 +224,7 @@ def adamw(
     _check_unit(b1, "b1")
     _check_unit(b2, "b2")
     _check_positive(eps, "eps")
-    if not weight_decay >= 0:
+    if not isinstance(weight_decay, numbers.Real) or not weight_decay >= 0:
         raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
     return optax.adamw(
         check_learning_rate(learning_rate), b1=b1, b2=b2, eps=eps, weight_decay=weight_decay

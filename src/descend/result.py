@@ -21,6 +21,12 @@ __all__ = ["Result", "History", "BatchResult", "MAX_KIND_PARAMETERS"]
 MAX_KIND_PARAMETERS = 1000
 
 
+def _status_text(status: Any, success: bool) -> str:
+    if status is None:  # an intermediate result passed to a callback
+        return "running"
+    return f"{status.value!r} (success={success})"
+
+
 def _kind_text(result: Any) -> str:
     point = result.stationary
     if point is None:
@@ -132,7 +138,7 @@ class Result:
 
     def __repr__(self) -> str:
         rows = [
-            ("status", f"{self.status.value!r} (success={self.success})"),
+            ("status", _status_text(self.status, self.success)),
             ("message", self.message),
             ("x", _short(self.x)),
             ("fun", f"{self.fun:.10g}"),
@@ -189,11 +195,22 @@ class BatchResult:
         """The :class:`Result` of one run, e.g. ``batch[3]`` or ``batch[3, 1]``."""
         import jax
 
-        idx = (
-            np.unravel_index(index, self.shape)
-            if isinstance(index, (int, np.integer)) and len(self.shape) > 1
-            else index
-        )
+        if isinstance(index, (int, np.integer)):
+            # A single integer counts runs in row-major order, negatives from the end.
+            n = int(np.prod(self.shape))
+            if not -n <= index < n:
+                raise IndexError(f"run index {index} out of range for {n} runs")
+            idx = np.unravel_index(int(index) % n, self.shape)
+        else:
+            parts = index if isinstance(index, tuple) else (index,)
+            if len(parts) != len(self.shape) or not all(
+                isinstance(i, (int, np.integer)) for i in parts
+            ):
+                raise IndexError(
+                    f"index one run with {len(self.shape)} integers (batch shape {self.shape}), "
+                    f"got {index!r}"
+                )
+            idx = tuple(int(i) for i in parts)
         take = lambda a: np.asarray(a)[idx]  # noqa: E731
         hist = None
         if self.history is not None:
@@ -252,7 +269,8 @@ class BatchResult:
     def __repr__(self) -> str:
         counts: dict[str, int] = {}
         for s in self.status.ravel():
-            counts[s.value] = counts.get(s.value, 0) + 1
+            key = "running" if s is None else s.value
+            counts[key] = counts.get(key, 0) + 1
         b = self.best
         return (
             f"BatchResult(shape={self.shape}, status={counts}, "

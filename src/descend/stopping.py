@@ -9,6 +9,7 @@ A tolerance of 0 turns its rule off.
 from __future__ import annotations
 
 import enum
+import math
 from typing import Any
 
 __all__ = ["Status", "stop_message"]
@@ -132,34 +133,41 @@ def stop_message(
     ftol: float,
     max_steps: int,
     diverge_factor: float,
+    grad_stop: float = float("nan"),
     suggestion: str = "",
 ) -> str:
-    """A sentence that says which rule fired, with its numbers."""
+    """A sentence that says which rule fired, with its numbers.
+
+    ``f_stop`` and ``grad_stop`` are f and the gradient norm at the step where the run
+    stopped (for ``nonfinite`` that is the bad step, not the returned x).
+    """
     steps = f"after {nit} step{'s' if nit != 1 else ''}"
     if status is Status.GTOL:
-        return f"gradient norm {grad_norm:.2e} <= gtol {gtol:.0e} {steps}"
+        return f"gradient norm {grad_norm:.2e} <= gtol {gtol:.3g} {steps}"
     if status is Status.XTOL:
-        return f"step size {step_size:.2e} <= xtol {xtol:.0e} {steps}"
+        return f"step size {step_size:.2e} <= xtol {xtol:.3g} {steps}"
     if status is Status.FTOL:
-        return f"change in f {f_change:.2e} <= ftol {ftol:.0e} {steps}"
+        return f"change in f {f_change:.2e} <= ftol {ftol:.3g} {steps}"
     if status is Status.MAX_STEPS:
         return (
             f"reached max_steps {max_steps} without converging "
-            f"(gradient norm {grad_norm:.2e}, gtol {gtol:.0e})"
+            f"(gradient norm {grad_norm:.2e}, gtol {gtol:.3g})"
         )
     hint = suggestion or "try a smaller learning rate"
     if status is Status.DIVERGED:
         return (
             f"diverged at step {nit}: f = {_fmt(f_stop)} grew past "
-            f"f0 + {diverge_factor:.0e} * max(|f0|, 1) (f0 = {_fmt(f0)}); {hint}"
+            f"f0 + {diverge_factor:.3g} * max(|f0|, 1) (f0 = {_fmt(f0)}); {hint}"
         )
     if status is Status.NONFINITE:
-        where = (
-            f"x is the last finite iterate, from step {nit - 1}"
-            if nit >= 1
-            else "x is the start point"
+        what = (
+            f"f became {_fmt(f_stop)}"
+            if not math.isfinite(f_stop)
+            else f"the gradient became {_fmt(grad_stop)} (f = {_fmt(f_stop)})"
         )
-        return f"f or its gradient became {_fmt(f_stop)} at step {nit}; {where}; {hint}"
+        if nit == 0:
+            return f"{what.replace('became', 'is', 1)} at the start point; choose another x0"
+        return f"{what} at step {nit}; x is the last finite iterate, from step {nit - 1}; {hint}"
     if status is Status.STOPPED:
         return f"stopped by the callback {steps}"
     return f"interrupted {steps}; the result holds everything computed so far"

@@ -36,6 +36,7 @@ def run_demo(con: Any, folder: Path) -> int:
     import numpy as np
 
     import descend as ds
+
     seed_quadratic = ds.functions.get("seed-quadratic")
 
     from .report import lr_text, num, sci, steps_table, vector
