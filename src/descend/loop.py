@@ -507,7 +507,7 @@ def signature(*trees: Any) -> tuple | None:
         for tree in trees:
             leaves, treedef = jax.tree.flatten(tree)
             out.append(
-                (treedef, tuple((np.shape(l), str(getattr(l, "dtype", type(l)))) for l in leaves))
+                (treedef, tuple((np.shape(l), getattr(l, "dtype", type(l))) for l in leaves))
             )
         key = tuple(out)
         hash(key)
@@ -721,7 +721,8 @@ def drive(
 
     _, chunk_fn = _compiled(batched, hyper_batched)
     t0 = time.perf_counter()
-    key = signature(state, hyper, args)
+    # The state's layout follows from cfg and x; keying on them is cheaper than the state.
+    key = signature(state.x, hyper, args)
     key = None if key is None else (cfg, batched, hyper_batched, key)
     if key is None or key not in _WARM:
         # A zero-step call compiles the loop, so chunk timing below measures only steps.
@@ -818,7 +819,9 @@ def finish(
     # A run that was still running when the loop ended reached max_steps; code 0
     # can only remain if a chunk ended exactly there without the rule firing.
     codes = np.where(codes == stopping.RUNNING, stopping.CODES[Status.MAX_STEPS], codes)
-    statuses = np.vectorize(lambda c: stopping.FROM_CODE[int(c)], otypes=[object])(codes)
+    statuses = np.empty(codes.size, dtype=object)
+    statuses[:] = [stopping.FROM_CODE[c] for c in codes.ravel().tolist()]
+    statuses = statuses.reshape(codes.shape)
     nonfinite = codes == stopping.CODES[Status.NONFINITE]
     moved = step >= 1
     use_prev = nonfinite & moved
