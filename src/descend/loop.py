@@ -439,16 +439,7 @@ def resolve_optimizer(optimizer: Any) -> Any:
     )
 
 
-@functools.lru_cache(maxsize=256)
-def _update_needs_extra_args(optimizer: Any, signature_key: Any, x0: Any) -> bool:
-    import jax
-
-    try:
-        x0 = x0.value if isinstance(x0, _Unhashed) else x0
-        jax.eval_shape(lambda x: optimizer.update(x, optimizer.init(x), x), x0)
-        return False
-    except Exception:  # noqa: BLE001 - e.g. a line search asking for value_fn
-        return True
+_EXTRA_ARGS: dict = {}  # (optimizer, signature of x0) -> needs extra args
 
 
 def needs_extra_args(optimizer: Any, x0: Any) -> bool:
@@ -459,28 +450,26 @@ def needs_extra_args(optimizer: Any, x0: Any) -> bool:
     evaluations) makes the compiled loop larger and, on XLA:CPU, ten times slower.
     So they are passed only when an update without them fails (line searches, L-BFGS).
     """
+    import jax
     import optax
 
     if not isinstance(optimizer, optax.GradientTransformationExtraArgs):
         return False
+    key = signature(x0)
     try:
-        hash(optimizer)
-    except TypeError:
-        return _update_needs_extra_args.__wrapped__(optimizer, None, x0)
-    return _update_needs_extra_args(optimizer, signature(x0), _Unhashed(x0))
-
-
-class _Unhashed:
-    """Wraps a value so an lru_cache key ignores it (the signature stands for it)."""
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __hash__(self) -> int:
-        return 0
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Unhashed)
+        key = None if key is None else (optimizer, key)
+        if key in _EXTRA_ARGS:
+            return _EXTRA_ARGS[key]
+    except TypeError:  # an unhashable optimizer: check every time
+        key = None
+    try:
+        jax.eval_shape(lambda x: optimizer.update(x, optimizer.init(x), x), x0)
+        needed = False
+    except Exception:  # noqa: BLE001 - e.g. a line search asking for value_fn
+        needed = True
+    if key is not None:
+        _EXTRA_ARGS[key] = needed
+    return needed
 
 
 def make_objective(fun: Any, grad: Any) -> Objective:
