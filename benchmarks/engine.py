@@ -532,31 +532,40 @@ def bench_startup(sz: Sizes) -> list[Row]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, a smoke test (< 60 s)")
-    sz = QUICK if parser.parse_args(argv).quick else FULL
+    parser.add_argument(
+        "--only", default="B1,B2,B3,B4", help="comma-separated benchmarks to run, e.g. B2,B3"
+    )
+    opts = parser.parse_args(argv)
+    sz = QUICK if opts.quick else FULL
+    only = {b.strip().upper() for b in opts.only.split(",")}
     t_start = time.perf_counter()
     rows: list[Row] = []
 
-    log("B1 tiny ...")
-    # Small learning rates, so no convergence rule fires in 20,000 steps (with 0.1 the
-    # run reaches the exact minimum and f stops changing within 200 steps).
-    rows += bench_tiny("gd(1e-4)", ds.gd(1e-4), numpy_gd, 1e-4, sz)
-    rows += bench_tiny("adam(1e-4)", ds.adam(1e-4), numpy_adam, 1e-4, sz)
-    log("B2 batch ...")
-    rows += bench_batch(sz)
-    log("B3 large ...")
-    copy_e2e, copy_marg = copy_bandwidth(sz.large_n, sz.large_steps, sz.large_repeats)
-    rows += bench_large("gd(0.1)", ds.gd(0.1), 3, sz)
-    rows += bench_large("adam(0.01)", ds.adam(0.01), 7, sz)
-    for kind, seconds in (("end-to-end call", copy_e2e), ("per iteration, marginal", copy_marg)):
-        rows.append(
-            Row(
-                f"B3 large n={sz.large_n:,}",
-                f"memory bandwidth: x * 1.0000001 in place ({kind})",
-                f"{seconds * 1e3:.1f} ms/iter ({gbps(2, sz.large_n, seconds):.1f} GB/s)",
+    if "B1" in only:
+        log("B1 tiny ...")
+        # Small learning rates, so no convergence rule fires in 20,000 steps (with 0.1
+        # the run reaches the exact minimum and f stops changing within 200 steps).
+        rows += bench_tiny("gd(1e-4)", ds.gd(1e-4), numpy_gd, 1e-4, sz)
+        rows += bench_tiny("adam(1e-4)", ds.adam(1e-4), numpy_adam, 1e-4, sz)
+    if "B2" in only:
+        log("B2 batch ...")
+        rows += bench_batch(sz)
+    if "B3" in only:
+        log("B3 large ...")
+        copy_e2e, copy_marg = copy_bandwidth(sz.large_n, sz.large_steps, sz.large_repeats)
+        rows += bench_large("gd(0.1)", ds.gd(0.1), 3, sz)
+        rows += bench_large("adam(0.01)", ds.adam(0.01), 7, sz)
+        for kind, secs in (("end-to-end call", copy_e2e), ("per iteration, marginal", copy_marg)):
+            rows.append(
+                Row(
+                    f"B3 large n={sz.large_n:,}",
+                    f"memory bandwidth: x * 1.0000001 in place ({kind})",
+                    f"{secs * 1e3:.1f} ms/iter ({gbps(2, sz.large_n, secs):.1f} GB/s)",
+                )
             )
-        )
-    log("B4 start-up ...")
-    rows += bench_startup(sz)
+    if "B4" in only:
+        log("B4 start-up ...")
+        rows += bench_startup(sz)
 
     mode = "quick" if sz is QUICK else "full"
     print(

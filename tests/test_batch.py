@@ -116,3 +116,69 @@ def test_runs_are_spread_over_two_devices():
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "ok (5, 3)" in out.stdout
+
+
+# The fast batched loop (no history) steps all runs in blocks and replays a block step
+# by step only when a rule fired inside it; these check it stops every run exactly
+# where a single run stops, whatever the rule and wherever the block boundaries fall.
+@pytest.mark.parametrize(
+    "rules",
+    [
+        dict(gtol=1e-6),
+        dict(gtol=0.0, xtol=1e-7),
+        dict(gtol=0.0, ftol=1e-10),
+        dict(gtol=1e-5, xtol=1e-9, ftol=1e-12, diverge_factor=10.0),
+        dict(gtol=0.0, diverge_factor=1e3),
+    ],
+)
+@pytest.mark.parametrize("chunk_size", [None, 7])
+def test_fast_batch_stops_each_run_where_a_single_run_stops(rules, chunk_size):
+    lrs = [0.003, 0.05, 0.2, 0.33, 0.34, 0.5]  # 2/L = 1/3: the last two diverge
+    batch = ds.minimize_batch(
+        seed_quadratic,
+        STARTS,
+        ds.gd,
+        learning_rates=lrs,
+        max_steps=300,
+        chunk_size=chunk_size,
+        **rules,
+    )
+    for i in range(len(STARTS)):
+        for j, lr in enumerate(lrs):
+            single = ds.minimize(
+                seed_quadratic, STARTS[i], ds.gd(lr), max_steps=300, history=False, **rules
+            )
+            assert (batch.status[i, j], batch.nit[i, j]) == (single.status, single.nit), (i, lr)
+            np.testing.assert_allclose(batch.x[i, j], single.x, rtol=1e-12, atol=1e-14)
+            # The same sentence (batches give a shorter learning-rate hint after ";").
+            assert batch.message[i, j].split(";")[0] == single.message.split(";")[0]
+
+
+def test_fast_batch_catches_a_divergence_that_comes_back():
+    # f jumps above f0 + 5 * max(|f0|, 1) at x = 3 only; gd(1) walks 0, 1, ..., 6 and
+    # would leave the bump behind by the end of any block.
+    bump = lambda x: -0.0 * x[0] + 100.0 * jnp.exp(-((x[0] - 3.0) ** 2) * 50.0) - x[0]  # noqa: E731
+    starts = np.array([[0.0], [0.5]])
+    batch = ds.minimize_batch(
+        bump, starts, ds.gd(1.0), gtol=0.0, diverge_factor=5.0, max_steps=6, chunk_size=6
+    )
+    assert batch.status[0] == "diverged" and batch.nit[0] == 3
+    single = ds.minimize(bump, starts[1], ds.gd(1.0), gtol=0.0, diverge_factor=5.0, max_steps=6)
+    assert (batch.status[1], batch.nit[1]) == (single.status, single.nit)
+
+
+def test_fast_batch_sees_a_nan_gradient_the_optimizer_filters_out():
+    import optax
+
+    # The gradient is nan for 1.2 < x < 2 only (f stays finite); zero_nans drops it
+    # and momentum carries x past that region, so only a check at that step sees it.
+    f = lambda x: 0.5 * jnp.sum((x - 5.0) ** 2)  # noqa: E731
+    g = lambda x: jnp.where((x > 1.2) & (x < 2.0), jnp.nan, x - 5.0)  # noqa: E731
+    opt = optax.chain(optax.zero_nans(), optax.sgd(0.3, momentum=0.5))
+    starts = np.array([[0.0], [0.1], [3.0]])
+    batch = ds.minimize_batch(f, starts, opt, grad=g, gtol=0.0, max_steps=10)
+    for i, x0 in enumerate(starts):
+        single = ds.minimize(f, x0, opt, grad=g, gtol=0.0, max_steps=10)
+        assert (batch.status[i], batch.nit[i]) == (single.status, single.nit)
+    assert batch.status[0] == "nonfinite" and batch.nit[0] == 1 and np.isfinite(batch.fun[0])
+    assert batch.status[2] == "max_steps"

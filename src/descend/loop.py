@@ -123,6 +123,10 @@ class Config(NamedTuple):
     # a copy of x per step; above KEEP_PREV_MAX_SIZE parameters minimize() replays the
     # run instead, only when a nan actually happens.
     keep_prev: bool = True
+    # Run steps in blocks with no per-step bookkeeping, replaying a block exactly only
+    # when a rule fired inside it (see _fast_chunk); batches without history use it.
+    fast: bool = False
+    rules: tuple[str, ...] = ()  # the tolerance rules that are on ("gtol", "xtol", "ftol")
 
 
 class Tolerances(NamedTuple):
@@ -322,6 +326,113 @@ def _run_chunk(
     )
 
 
+def _fast_block(
+    cfg: Config, s: State, hyper: Any, args: tuple, tols: Tolerances, k0: Any, n: Any
+) -> State:
+    """``n`` steps of one run from step ``k0`` without per-step bookkeeping (n >= 1).
+
+    Each step evaluates f and the gradient at x, steps, and *poisons* the new x with
+    nan if a stopping rule would have fired at x; nan then propagates to the end of the
+    block. Only the last step is taken by :func:`_step`, which builds the full state
+    and its status. So a block ends ``RUNNING`` (or ``max_steps``) exactly when the
+    step-by-step loop would have run through it, and otherwise it is replayed by that
+    loop (see :func:`_fast_chunk`). The loop carries only x and the optimizer state
+    (and f with ftol), so XLA emits it as one kernel: 10,000 runs of a 3-parameter
+    problem step about 10x faster than with per-step statuses and freezing.
+    """
+    import jax
+    import jax.numpy as jnp
+    import optax
+    from jax import lax
+
+    opt = cfg.make_optimizer(hyper)
+    f0 = s.f0
+    bound = tols.diverge_factor * jnp.maximum(jnp.abs(f0), 1.0)
+
+    def poison(k: Any, x: Any, f: Any, g: Any, f_prev: Any, updates: Any) -> Any:
+        """x, or nan if a rule of stopping.status_code fires at iterate k (that of f, g).
+
+        Written so that nan compares false: anything that would stop the run gives nan.
+        A nan gradient poisons x through ``0 * g`` even if the update ignores it.
+        """
+        ok = ((f - f0) <= bound) & (f > -jnp.inf)
+        moved = k >= 1
+        if "gtol" in cfg.rules:
+            ok = ok & ~(_tree_norm(g).astype(f.dtype) <= tols.gtol)
+        if "xtol" in cfg.rules and updates is not None:  # the rule at the next iterate
+            ok = ok & ~(_tree_norm(updates).astype(f.dtype) <= tols.xtol)
+        if "ftol" in cfg.rules:
+            ok = ok & ~(moved & (jnp.abs(f - f_prev) <= tols.ftol))
+        return jax.tree.map(
+            lambda l, gl: jnp.where(ok, l, jnp.nan).astype(l.dtype) + 0 * gl.astype(l.dtype),
+            x,
+            g,
+        )
+
+    def body(i: Any, c: tuple) -> tuple:
+        x, opt_state, f_prev = c
+        f, g = cfg.objective(x, args)
+        updates, opt_state = opt.update(g, opt_state, x)
+        # The rules at x, xtol on the step just taken (the rule at x_new).
+        x_new = poison(k0 + i, optax.apply_updates(x, updates), f, g, f_prev, updates)
+        return x_new, opt_state, f if "ftol" in cfg.rules else f_prev
+
+    f_start = s.f_prev if "ftol" in cfg.rules else jnp.zeros((), s.f.dtype)
+    x, opt_state, f_prev = lax.fori_loop(0, n - 1, body, (s.x, s.opt_state, f_start))
+    # The last step in full by _step, after the rules at its start x_{k0+n-1} (xtol
+    # there is the rule on the loop's last step, checked in the loop).
+    f, g = cfg.objective(x, args)
+    k = k0 + n - 1
+    x = poison(k, x, f, g, f_prev, None)
+    last = s._replace(step=k, x=x, opt_state=opt_state, f=f, grad=g)
+    return _step(cfg, last, hyper, args, tols)
+
+
+def _fast_chunk(
+    cfg: Config,
+    s: State,
+    hyper: Any,
+    args: tuple,
+    tols: Tolerances,
+    stop_at: Any,
+    *,
+    hyper_batched: bool,
+) -> State:
+    """A batch's chunk: :func:`_fast_block` for every run, replayed exactly if needed.
+
+    Runs still running all sit at the same step, so every run takes the same number
+    of steps and the loop needs no per-run freezing. If any run's block ended on
+    something other than running or ``max_steps`` (a rule fired or a nan appeared
+    somewhere inside it), the chunk is run again by the step-by-step loop, which
+    stops each run at its exact step; runs that had stopped before keep their state.
+    """
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+
+    h = 0 if hyper_batched else None
+    running = s.status == stopping.RUNNING
+    k0 = jnp.max(jnp.where(running, s.step, 0))
+    n = jnp.where(jnp.any(running), stop_at - k0, 0)
+
+    def exact(s: State) -> State:
+        return jax.vmap(_run_chunk, in_axes=(None, 0, h, None, None, None))(
+            cfg, s, hyper, args, tols, stop_at
+        )
+
+    def fast(s: State) -> State:
+        new = jax.vmap(_fast_block, in_axes=(None, 0, h, None, None, None, None))(
+            cfg, s, hyper, args, tols, k0, n
+        )
+        ended = (new.status != stopping.RUNNING) & (new.status != stopping.CODES[Status.MAX_STEPS])
+        keep = lambda a, b: jnp.where(  # noqa: E731
+            running.reshape(running.shape + (1,) * (jnp.ndim(a) - 1)), a, b
+        )
+        return lax.cond(jnp.any(running & ended), exact, lambda s: jax.tree.map(keep, new, s), s)
+
+    return lax.cond(n > 0, fast, lambda s: s, s)
+
+
 def enable_compilation_cache() -> None:
     """Turn on JAX's persistent compilation cache, so a new process reuses compiled loops.
 
@@ -359,7 +470,12 @@ def _compiled(batched: bool, hyper_batched: bool) -> tuple[Callable, Callable]:
     if batched:
         h = 0 if hyper_batched else None
         init = jax.vmap(_init, in_axes=(None, 0, h, None, None))
-        chunk = jax.vmap(_run_chunk, in_axes=(None, 0, h, None, None, None))
+        slow = jax.vmap(_run_chunk, in_axes=(None, 0, h, None, None, None))
+        fast = functools.partial(_fast_chunk, hyper_batched=hyper_batched)
+
+        def chunk(cfg: Config, s: State, hyper: Any, args: tuple, tols: Any, stop_at: Any):
+            return (fast if cfg.fast else slow)(cfg, s, hyper, args, tols, stop_at)
+
     return (
         jax.jit(init, static_argnums=0),
         jax.jit(chunk, static_argnums=0, donate_argnums=1),
@@ -723,10 +839,10 @@ def drive(
     bar = Progress(max_steps, progress)
     interactive = callback is not None or progress
     target = 0.1 if interactive else 0.5  # seconds per chunk
-    # First chunk: short with a bar or callback; otherwise about 10^7 parameter-steps
-    # (a few ms for tiny problems, so small runs finish in one dispatch).
+    # First chunk: short with a bar or callback; otherwise about 10^8 parameter-steps
+    # (~0.1 s; small runs and batches finish in one dispatch).
     n_params = max(1, sum(int(np.size(l)) for l in jax.tree.leaves(state.x)))
-    size = chunk_size or (64 if interactive else max(1, min(100_000, 10**7 // n_params)))
+    size = chunk_size or (64 if interactive else max(1, min(100_000, 10**8 // n_params)))
     done_at = 0
     final_code: int | None = None
     run_start = time.perf_counter()
@@ -875,39 +991,44 @@ def finish(
             grad_norm=column("grad_norm"),
             step_size=column("step_size"),
         )
-    # Plain Python lists: per-run scalars for 10,000 messages without numpy overhead.
-    flat = lambda a: np.broadcast_to(np.asarray(a), codes.shape).ravel().tolist()  # noqa: E731
     f_stop, f_prev = np.asarray(s.f), np.asarray(s.f_prev)
-    columns = zip(
-        statuses.ravel().tolist(),
-        flat(step),
-        flat(fun),
-        flat(s.f0),
-        flat(f_stop),
-        flat(gnorm),
-        flat(step_size),
-        flat(np.abs(f_stop - f_prev)),
-        flat(s.grad_norm),
-    )
-    hint = ""
-    if any(st in (Status.DIVERGED, Status.NONFINITE) for st in statuses.ravel()):
-        hint = suggestion()
-    messages = np.empty(codes.size, dtype=object)
-    for i, (st, n, fv, f0, fs, gn, ss, df, g_stop) in enumerate(columns):
-        messages[i] = stopping.stop_message(
-            st,
-            nit=n,
-            fun=fv,
-            f0=f0,
-            f_stop=fs,
-            grad_norm=gn,
-            step_size=ss,
-            f_change=df,
-            grad_stop=g_stop,
-            suggestion=hint if st in (Status.DIVERGED, Status.NONFINITE) else "",
-            **tols,
+    grad_stop = np.asarray(s.grad_norm)
+
+    def messages() -> np.ndarray:
+        """One sentence per run; built on first use (10,000 runs take ~10 ms)."""
+        # Plain Python lists: per-run scalars without numpy overhead.
+        flat = lambda a: np.broadcast_to(np.asarray(a), codes.shape).ravel().tolist()  # noqa: E731
+        columns = zip(
+            statuses.ravel().tolist(),
+            flat(step),
+            flat(fun),
+            flat(s.f0),
+            flat(f_stop),
+            flat(gnorm),
+            flat(step_size),
+            flat(np.abs(f_stop - f_prev)),
+            flat(grad_stop),
         )
-    messages = messages.reshape(codes.shape)
+        hint = ""
+        if any(st in (Status.DIVERGED, Status.NONFINITE) for st in statuses.ravel()):
+            hint = suggestion()
+        out = np.empty(codes.size, dtype=object)
+        for i, (st, n, fv, f0, fs, gn, ss, df, g_stop) in enumerate(columns):
+            out[i] = stopping.stop_message(
+                st,
+                nit=n,
+                fun=fv,
+                f0=f0,
+                f_stop=fs,
+                grad_norm=gn,
+                step_size=ss,
+                f_change=df,
+                grad_stop=g_stop,
+                suggestion=hint if st in (Status.DIVERGED, Status.NONFINITE) else "",
+                **tols,
+            )
+        return out.reshape(codes.shape)
+
     return dict(
         x=x,
         fun=fun,
@@ -1095,7 +1216,7 @@ def minimize(
         nfev=int(fields["nfev"]),
         status=fields["status"].item(),
         success=bool(fields["success"]),
-        message=str(fields["message"].item()),
+        message=str(fields["message"]().item()),
         history=fields["history"],
         objective=objective,
         args=args,

@@ -183,6 +183,15 @@ class BatchResult:
     objective: Any = dataclasses.field(default=None, repr=False, compare=False)
     args: tuple = dataclasses.field(default=(), repr=False, compare=False)
 
+    def __getattribute__(self, name: str) -> Any:
+        value = object.__getattribute__(self, name)
+        if name == "message" and callable(value):
+            # Messages are built on first use: formatting 10,000 of them costs more
+            # than a short batch run itself.
+            value = value()
+            object.__setattr__(self, "message", value)
+        return value
+
     @property
     def shape(self) -> tuple[int, ...]:
         """The batch shape."""
