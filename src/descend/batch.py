@@ -171,7 +171,7 @@ def minimize_batch(
         need_grad_norm=True,  # a nan gradient must stop each run where it happens
         need_step_size=opts["xtol"] > 0 or "step_size" in record,
         keep_prev=True,  # batches carry it always: no replay of one run among many
-        fast=not record and not extra,
+        fast=not extra,
         rules=tuple(r for r in ("gtol", "xtol", "ftol") if opts[r] > 0),
     )
     tols = loop._tolerances(opts, first)
