@@ -176,9 +176,12 @@ def minimize_batch(
     )
     tols = loop._tolerances(opts, first)
     hyper_batched = hyper is not None
-    init_fn, _ = loop._compiled(True, hyper_batched)
     t_init = t_run = time.perf_counter()
-    state = init_fn(cfg, x_runs, hyper, args, tols)
+    if callback is None and not progress:
+        state = loop.Fresh(x_runs)  # init and the first chunk in one call
+    else:
+        init_fn = loop._compiled(True, hyper_batched)[0]
+        state = init_fn(cfg, x_runs, hyper, args, tols)
     init_time = time.perf_counter() - t_init  # mostly compilation on a first call
 
     def snapshot(s: loop.State) -> BatchResult:

@@ -519,8 +519,8 @@ def enable_compilation_cache() -> None:
 
 
 @functools.cache
-def _compiled(batched: bool, hyper_batched: bool) -> tuple[Callable, Callable]:
-    """jit-compiled init and chunk functions (vmapped for batches); cached by jax on cfg."""
+def _compiled(batched: bool, hyper_batched: bool) -> tuple[Callable, Callable, Callable]:
+    """jit-compiled init, chunk and init-then-chunk (vmapped for batches); cached on cfg."""
     import jax
 
     enable_compilation_cache()
@@ -535,10 +535,21 @@ def _compiled(batched: bool, hyper_batched: bool) -> tuple[Callable, Callable]:
     def chunk(cfg: Config, s: State, hyper: Any, args: tuple, tols: Any, stop_at: Any) -> State:
         return (fast if cfg.fast else slow)(cfg, s, hyper, args, tols, stop_at)
 
+    def start(cfg: Config, x0: Any, hyper: Any, args: tuple, tols: Any, stop_at: Any) -> State:
+        return chunk(cfg, init(cfg, x0, hyper, args, tols), hyper, args, tols, stop_at)
+
     return (
         jax.jit(init, static_argnums=0),
         jax.jit(chunk, static_argnums=0, donate_argnums=1),
+        # init and the first chunk in one call: a short run is one dispatch.
+        jax.jit(start, static_argnums=0),
     )
+
+
+class Fresh(NamedTuple):
+    """A run not started: :func:`drive` runs its init and first chunk in one call."""
+
+    x0: Any
 
 
 # --------------------------------------------------------------------------- validation
@@ -576,18 +587,20 @@ def prepare_x0(x0: Any, name: str = "x0") -> Any:
         dtype = getattr(leaf, "dtype", None)
         if dtype is None:
             dtype = np.asarray(leaf).dtype
+        # numpy's kind first: jnp.issubdtype costs microseconds (bfloat16 needs it).
         if np.dtype(dtype).kind not in "fiub" and not jnp.issubdtype(dtype, jnp.floating):
             raise TypeError(f"{name} must hold real numbers, got dtype {dtype}")
         try:
-            arr = jnp.asarray(leaf)
+            arr = leaf if isinstance(leaf, jax.Array) else jnp.asarray(leaf)
         except TypeError:
             raise TypeError(
                 f"{name} must be an array or a pytree of arrays of numbers, "
                 f"got a leaf of type {type(leaf).__name__}"
             ) from None
-        if arr.dtype.kind not in "fiub":
+        kind = arr.dtype.kind
+        if kind not in "fiub" and not jnp.issubdtype(arr.dtype, jnp.floating):
             raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-        if not jnp.issubdtype(arr.dtype, jnp.floating):
+        if kind in "iub":
             arr = arr.astype(jnp.result_type(float))
         out.append(arr)
     if sum(a.size for a in out) == 0:
@@ -862,7 +875,7 @@ class Progress:
 
 def drive(
     cfg: Config,
-    state: State,
+    state: State | Fresh,
     hyper: Any,
     args: tuple,
     tols: Tolerances,
@@ -883,15 +896,23 @@ def drive(
     import jax
     import jax.numpy as jnp
 
-    _, chunk_fn = _compiled(batched, hyper_batched)
+    _, chunk_fn, start_fn = _compiled(batched, hyper_batched)
+    fresh = isinstance(state, Fresh)
+
+    def run(state: Any, stop_at: int) -> State:
+        if isinstance(state, Fresh):
+            return start_fn(cfg, state.x0, hyper, args, tols, np.int32(stop_at))
+        return chunk_fn(cfg, state, hyper, args, tols, np.int32(stop_at))
+
     t0 = time.perf_counter()
     # The state's layout follows from cfg and x; keying on them is cheaper than the state.
-    key = signature(state.x, hyper, args)
-    key = None if key is None else (cfg, batched, hyper_batched, key)
+    key = signature(state.x0 if fresh else state.x, hyper, args)
+    key = None if key is None else (cfg, batched, hyper_batched, fresh, key)
     if key is None or key not in _WARM:
         # A zero-step call compiles the loop, so chunk timing below measures only steps.
-        state = chunk_fn(cfg, state, hyper, args, tols, np.int32(0))
-        jax.block_until_ready(state.status)
+        warm = run(state, 0)
+        jax.block_until_ready(warm.status)
+        state = state if fresh else warm  # a fresh run starts again: init is cheap
         if key is not None:
             _WARM.add(key)
     compile_time = time.perf_counter() - t0
@@ -900,7 +921,7 @@ def drive(
     target = 0.1 if interactive else 0.5  # seconds per chunk
     # First chunk: short with a bar or callback; otherwise about 10^8 parameter-steps
     # (~0.1 s; small runs and batches finish in one dispatch).
-    n_params = max(1, sum(int(np.size(l)) for l in jax.tree.leaves(state.x)))
+    n_params = max(1, _tree_size(state.x0 if fresh else state.x))
     size = chunk_size or (64 if interactive else max(1, min(100_000, 10**8 // n_params)))
     done_at = 0
     final_code: int | None = None
@@ -911,12 +932,13 @@ def drive(
                 stop_at = min(done_at + size, max_steps)
                 steps_run = stop_at - done_at
                 t_chunk = time.perf_counter()
-                state = chunk_fn(cfg, state, hyper, args, tols, np.int32(stop_at))
+                state = run(state, stop_at)
+                done_at = stop_at
+                if done_at >= max_steps:
+                    break  # no need to wait for the status here: finish() fetches it
                 step, status = jax.device_get((state.step, state.status))
                 elapsed = time.perf_counter() - t_chunk
-                running = np.asarray(status) == stopping.RUNNING
-                done_at = stop_at
-                if not running.any() or done_at >= max_steps:
+                if not (np.asarray(status) == stopping.RUNNING).any():
                     break
                 if sigint.hit:
                     final_code = stopping.CODES[Status.INTERRUPTED]
@@ -957,10 +979,56 @@ def drive(
 
 
 # --------------------------------------------------------------------------- results
+PACK_MAX_SIZE = 4096  # leaves up to this size are fetched together (see _to_numpy)
+
+
 def _to_numpy(tree: Any) -> Any:
+    """The tree's leaves as numpy arrays, small real ones in a single transfer.
+
+    Fetching a device array costs ~5 us of Python per leaf whatever its size; a
+    result's state has a dozen small leaves, so they are concatenated on the device
+    (one compiled call) and fetched at once.
+    """
     import jax
 
-    return jax.tree.map(np.asarray, jax.device_get(tree))
+    leaves, treedef = jax.tree.flatten(tree)
+    small = [
+        i
+        for i, l in enumerate(leaves)
+        if isinstance(l, jax.Array)
+        and l.size <= PACK_MAX_SIZE
+        and l.dtype.kind in "fiub"
+        and l.dtype.itemsize <= 8
+    ]
+    out = list(leaves)
+    if len(small) > 1 and jax.config.jax_enable_x64:  # float64 holds them all exactly
+        flat = np.asarray(_pack(tuple(leaves[i] for i in small)))
+        at = 0
+        for i in small:
+            l = leaves[i]
+            n = l.size
+            part = flat[at : at + n].reshape(l.shape)
+            out[i] = part if l.dtype == flat.dtype else part.astype(l.dtype)
+            at += n
+        packed = set(small)
+        rest = [i for i in range(len(leaves)) if i not in packed]
+    else:
+        rest = list(range(len(leaves)))
+    for i, value in zip(rest, jax.device_get([leaves[i] for i in rest])):
+        out[i] = np.asarray(value)
+    return jax.tree.unflatten(treedef, out)
+
+
+@functools.cache
+def _packer() -> Callable[..., Any]:
+    import jax
+    import jax.numpy as jnp
+
+    return jax.jit(lambda ls: jnp.concatenate([jnp.ravel(l).astype(jnp.float64) for l in ls]))
+
+
+def _pack(leaves: tuple) -> Any:
+    return _packer()(leaves)
 
 
 def finish(
@@ -1055,8 +1123,12 @@ def finish(
 
     def messages() -> np.ndarray:
         """One sentence per run; built on first use (10,000 runs take ~10 ms)."""
+
         # Plain Python lists: per-run scalars without numpy overhead.
-        flat = lambda a: np.broadcast_to(np.asarray(a), codes.shape).ravel().tolist()  # noqa: E731
+        def flat(a: Any) -> list:
+            a = np.asarray(a)
+            return (a if a.size == codes.size else np.broadcast_to(a, codes.shape)).ravel().tolist()
+
         columns = zip(
             statuses.ravel().tolist(),
             flat(step),
@@ -1096,7 +1168,9 @@ def finish(
         nit=step.astype(np.int64),
         nfev=(np.asarray(s.nfev) if cfg.extra_args else step + 1).astype(np.int64),
         status=statuses,
-        success=np.isin(codes, [stopping.CODES[st] for st in Status if st.success]),
+        success=functools.reduce(
+            np.logical_or, [codes == stopping.CODES[st] for st in Status if st.success]
+        ),
         message=messages,
         history=hist,
     )
@@ -1241,9 +1315,12 @@ def minimize(
         rules=tuple(r for r in ("gtol", "xtol", "ftol") if opts[r] > 0),
     )
     tols = _tolerances(opts, x0)
-    init_fn, _ = _compiled(False, False)
     t_init = t_run = time.perf_counter()
-    state = init_fn(cfg, x0, None, args, tols)
+    if callback is None and not progress:
+        state = Fresh(x0)  # init and the first chunk in one call
+    else:
+        init_fn = _compiled(False, False)[0]
+        state = init_fn(cfg, x0, None, args, tols)
     init_time = time.perf_counter() - t_init  # mostly compilation on a first call
 
     def snapshot(s: State) -> Result:
