@@ -1,5 +1,6 @@
 """minimize: closed forms, hand-computed steps, known minima, stopping and divergence."""
 
+import os
 import dataclasses
 
 import jax.numpy as jnp
@@ -421,3 +422,28 @@ def test_more_input_shapes_and_clear_errors():
     assert b[-1].status == b[1, 2].status == "diverged"
     with pytest.raises(IndexError, match="index one run with 2 integers"):
         b[0, :]
+
+
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({}, "xla_cpu_small_while_loop_byte_threshold=65536"),
+        ({"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}, "device_count=2 --xla_backend"),
+        ({"XLA_FLAGS": "--xla_backend_extra_options=a=1"}, "--xla_backend_extra_options=a=1"),
+        ({"DESCEND_XLA_FLAGS": "0"}, ""),
+    ],
+)
+def test_import_sets_the_small_loop_threshold_unless_told_not_to(env, expected):
+    import subprocess
+    import sys
+
+    base = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "DESCEND_XLA_FLAGS")}
+    code = "import os, descend; print(os.environ.get('XLA_FLAGS', ''))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={**base, **env}, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    flags = out.stdout.strip()
+    assert expected in flags
+    if env.get("XLA_FLAGS", "").startswith("--xla_backend") or env.get("DESCEND_XLA_FLAGS"):
+        assert "small_while_loop" not in flags

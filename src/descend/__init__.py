@@ -2,7 +2,9 @@
 
 ``import descend`` is cheap: JAX and optax load when a function first needs them.
 Computations run in float64 by default (set ``DESCEND_X64=0`` before importing to keep
-JAX's float32 default); float32 inputs stay float32.
+JAX's float32 default); float32 inputs stay float32. Importing descend before the
+first JAX computation also lets XLA:CPU compile small loops into one kernel (see
+``SMALL_LOOP_BYTES``; ``DESCEND_XLA_FLAGS=0`` leaves ``XLA_FLAGS`` alone).
 """
 
 from __future__ import annotations
@@ -25,7 +27,30 @@ def _enable_x64() -> None:
         os.environ.setdefault("JAX_ENABLE_X64", "1")
 
 
+# XLA:CPU compiles a while loop into one kernel only while one iteration touches
+# under 1 KiB; above that every operation is a separate kernel launch (~50 ns each).
+# descend's loop for a 3-parameter adam run with its history is just above, and
+# runs 8x slower per step than under the limit; 64 KiB keeps small problems' loops
+# (up to a few hundred parameters) in one kernel, while large ones, which need the
+# per-operation threads, stay as they are.
+SMALL_LOOP_BYTES = 65536
+
+
+def _xla_flags() -> None:
+    if os.environ.get("DESCEND_XLA_FLAGS", "1").strip().lower() in ("0", "false", "no", "off"):
+        return
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_backend_extra_options" in flags:
+        return  # the user's own options: leave them alone
+    # Read when JAX first creates its CPU backend (the first computation).
+    option = (
+        f"--xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold={SMALL_LOOP_BYTES}"
+    )
+    os.environ["XLA_FLAGS"] = f"{flags} {option}".strip()
+
+
 _enable_x64()
+_xla_flags()
 
 # public name -> submodule that defines it
 _EXPORTS = {
