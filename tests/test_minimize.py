@@ -1,7 +1,7 @@
 """minimize: closed forms, hand-computed steps, known minima, stopping and divergence."""
 
-import os
 import dataclasses
+import os
 
 import jax.numpy as jnp
 import numpy as np
