@@ -182,3 +182,17 @@ def test_fast_batch_sees_a_nan_gradient_the_optimizer_filters_out():
         assert (batch.status[i], batch.nit[i]) == (single.status, single.nit)
     assert batch.status[0] == "nonfinite" and batch.nit[0] == 1 and np.isfinite(batch.fun[0])
     assert batch.status[2] == "max_steps"
+
+
+def test_fast_batch_stops_at_an_infinite_f_even_with_an_infinite_divergence_bound():
+    # diverge_factor * max(|f0|, 1) overflows to inf, so only the nonfinite rule can
+    # see f = inf (x = 3 here); the batch must stop where the single run stops.
+    f = lambda x: jnp.where(jnp.abs(x[0] - 3.0) < 0.5, jnp.inf, 1e300 * (x[0] - 10.0) ** 2 / 1e300)
+    starts = np.array([[0.0], [0.2]])
+    kw = dict(gtol=0.0, diverge_factor=1e308, max_steps=20)
+    g = lambda x: jnp.array([-1.0])  # noqa: E731 - walk right by 1 per step with gd(1)
+    batch = ds.minimize_batch(f, starts, ds.gd(1.0), grad=g, **kw)
+    for i, x0 in enumerate(starts):
+        single = ds.minimize(f, x0, ds.gd(1.0), grad=g, **kw)
+        assert single.status == "nonfinite"
+        assert (batch.status[i], batch.nit[i]) == (single.status, single.nit)

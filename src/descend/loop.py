@@ -370,7 +370,7 @@ def _fast_block(
         Written so that nan compares false: anything that would stop the run gives nan.
         A nan gradient poisons x through ``0 * g`` even if the update ignores it.
         """
-        ok = ((f - f0) <= bound) & (f > -jnp.inf)
+        ok = jnp.isfinite(f) & ((f - f0) <= bound)  # bound may be inf
         moved = k >= 1
         if "gtol" in cfg.rules:
             ok = ok & ~(gn <= tols.gtol)
