@@ -196,3 +196,44 @@ def test_fast_batch_stops_at_an_infinite_f_even_with_an_infinite_divergence_boun
         single = ds.minimize(f, x0, ds.gd(1.0), grad=g, **kw)
         assert single.status == "nonfinite"
         assert (batch.status[i], batch.nit[i]) == (single.status, single.nit)
+
+
+@pytest.mark.parametrize("chunk_size, record_every", [(None, 10), (7, 3), (2, 4)])
+def test_fast_batch_history_of_a_run_that_stopped_is_left_alone(chunk_size, record_every):
+    # Run 0 stops at step 253, run 1 goes on to 315: the blocks after 253 must not
+    # write into run 0's last row (with record_every > 1 it is the next row written).
+    f = lambda x: 0.5 * jnp.sum(x**2)  # noqa: E731
+    x0s = np.array([[0.43], [10.0]])
+    kw = dict(gtol=1e-6, record_every=record_every)
+    batch = ds.minimize_batch(f, x0s, ds.gd(0.05), history=True, chunk_size=chunk_size, **kw)
+    for i, x0 in enumerate(x0s):
+        single = ds.minimize(f, x0, ds.gd(0.05), **kw)
+        r = batch[i]
+        assert r.nit == single.nit
+        np.testing.assert_array_equal(r.history.steps, single.history.steps)
+        np.testing.assert_allclose(r.history.fun, single.history.fun, rtol=1e-12, atol=1e-300)
+        np.testing.assert_allclose(r.history.x, single.history.x, rtol=1e-12, atol=1e-300)
+
+
+def test_fast_batch_stops_when_the_gradient_norm_overflows():
+    # Finite entries of 1e200: their squared norm is inf (nonfinite), though the
+    # clipped update keeps x finite.
+    import optax
+
+    f = lambda x: 0.5 * jnp.sum((x - 5.0) ** 2)  # noqa: E731
+    g = lambda x: jnp.where((x > 1.2) & (x < 2.0), 1e200, x - 5.0)  # noqa: E731
+    opt = optax.chain(optax.clip(1.0), optax.sgd(0.3, momentum=0.5))
+    batch = ds.minimize_batch(f, np.zeros((1, 2)), opt, grad=g, gtol=0.0, max_steps=10)
+    single = ds.minimize(f, np.zeros(2), opt, grad=g, gtol=0.0, max_steps=10)
+    assert single.status == "nonfinite" and single.nit == 3
+    assert (batch.status[0], batch.nit[0]) == (single.status, single.nit)
+    np.testing.assert_allclose(batch.x[0], single.x)
+
+
+def test_batch_result_pickles_before_and_after_its_messages_are_read():
+    import pickle
+
+    batch = ds.minimize_batch("sphere", np.ones((2, 3)), ds.gd(0.1))
+    again = pickle.loads(pickle.dumps(batch))
+    assert list(again.message) == list(batch.message)
+    assert pickle.loads(pickle.dumps(batch)).message[0].startswith("gradient norm")

@@ -14,6 +14,17 @@ from .result import BatchResult
 __all__ = ["minimize_batch"]
 
 
+class _CutMessages(NamedTuple):
+    """The batch's messages without the padding runs, in the batch's shape (lazy)."""
+
+    messages: loop.Messages
+    n_runs: int
+    shape: tuple[int, ...]
+
+    def __call__(self) -> np.ndarray:
+        return np.asarray(self.messages()).ravel()[: self.n_runs].reshape(self.shape)
+
+
 class _Factory(NamedTuple):
     """``hyper -> factory(learning_rate=hyper)``; hashable so the compiled loop is reused."""
 
@@ -214,9 +225,7 @@ def minimize_batch(
         chunk_size=chunk_size,
         snapshot=snapshot,
     )
-    fields = loop.finish(
-        cfg, state, args, loop._message_tols(opts), suggestion=lambda: "try a smaller learning rate"
-    )
+    fields = loop.finish(cfg, state, args, loop._message_tols(opts), suggestion=loop.batch_hint)
 
     def cut(a: Any) -> Any:
         a = np.asarray(a)
@@ -240,7 +249,7 @@ def minimize_batch(
         nfev=cut(fields["nfev"]),
         status=cut(fields["status"]),
         success=cut(fields["success"]),
-        message=lambda: cut(fields["message"]()),  # built on first use
+        message=_CutMessages(fields["message"], n_runs, shape),  # built on first use
         history=hist,
         learning_rates=lrs,
         objective=objective,

@@ -204,27 +204,39 @@ def _scalar_fields(record: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(n for n in record if n != "x")
 
 
-def _write(hist: dict, names: tuple[str, ...], row: Any, x: Any, f: Any, gn: Any, ss: Any) -> dict:
+def _write(
+    hist: dict,
+    names: tuple[str, ...],
+    row: Any,
+    x: Any,
+    f: Any,
+    gn: Any,
+    ss: Any,
+    active: Any = None,
+) -> dict:
     """Write one history row: x into its own buffers, the scalars as one row of a table.
 
     One (rows, k) table instead of k vectors means one in-place update per step; with
     separate vectors XLA:CPU sometimes fuses the scalar producers into an update that
-    then sweeps the whole buffer (seen with adam: 20x slower steps).
+    then sweeps the whole buffer (seen with adam: 20x slower steps). Where ``active``
+    is False the row keeps what it holds (a stopped run in a fast block).
     """
     import jax
     import jax.numpy as jnp
     from jax import lax
 
+    def put(buf: Any, value: Any) -> Any:
+        if active is not None:
+            value = jnp.where(active, value, lax.dynamic_index_in_dim(buf, row, 0, False))
+        return lax.dynamic_update_index_in_dim(buf, value, row, 0)
+
     out = dict(hist)
     if "x" in hist:
-        out["x"] = jax.tree.map(
-            lambda buf, leaf: lax.dynamic_update_index_in_dim(buf, leaf, row, 0), hist["x"], x
-        )
+        out["x"] = jax.tree.map(put, hist["x"], x)
     if "scalars" in hist:
         table = hist["scalars"]
         values = {"fun": f, "grad_norm": gn, "step_size": ss}
-        vec = jnp.stack([values[n].astype(table.dtype) for n in names])
-        out["scalars"] = lax.dynamic_update_index_in_dim(table, vec, row, 0)
+        out["scalars"] = put(table, jnp.stack([values[n].astype(table.dtype) for n in names]))
     return out
 
 
@@ -264,8 +276,13 @@ def _init(cfg: Config, x0: Any, hyper: Any, args: tuple, tols: Tolerances) -> St
     )
 
 
-def _step(cfg: Config, s: State, hyper: Any, args: tuple, tols: Tolerances) -> State:
-    """One step of the optimizer, then f and the gradient at the new iterate."""
+def _step(
+    cfg: Config, s: State, hyper: Any, args: tuple, tols: Tolerances, active: Any = None
+) -> State:
+    """One step of the optimizer, then f and the gradient at the new iterate.
+
+    ``active`` False leaves the history alone (see :func:`_write`).
+    """
     import jax.numpy as jnp
     import optax
     from jax import lax
@@ -312,7 +329,7 @@ def _step(cfg: Config, s: State, hyper: Any, args: tuple, tols: Tolerances) -> S
         status=status,
         # Without a line search nfev is step + 1; not carrying it keeps the loop small.
         nfev=s.nfev + 1 + _linesearch_evals(opt_state) if cfg.extra_args else (),
-        hist=_write(s.hist, _scalar_fields(cfg.record), row, x, f, gn, ss),
+        hist=_write(s.hist, _scalar_fields(cfg.record), row, x, f, gn, ss, active),
     )
 
 
@@ -334,7 +351,14 @@ def _run_chunk(
 
 
 def _fast_block(
-    cfg: Config, s: State, hyper: Any, args: tuple, tols: Tolerances, k0: Any, n: Any
+    cfg: Config,
+    s: State,
+    hyper: Any,
+    args: tuple,
+    tols: Tolerances,
+    k0: Any,
+    n: Any,
+    active: Any = True,
 ) -> State:
     """``n`` steps of one run from step ``k0`` without per-step bookkeeping (n >= 1).
 
@@ -356,6 +380,12 @@ def _fast_block(
     f0 = s.f0
     dtype = s.f.dtype
     bound = tols.diverge_factor * jnp.maximum(jnp.abs(f0), 1.0)
+    n_params = max(sum(l.size for l in jax.tree.leaves(s.x)), 1)
+
+    def g_max(dtype: Any) -> float:
+        """Below this, the sum of the gradient's squared entries stays finite."""
+        return float(np.sqrt(np.finfo(dtype).max / n_params) / 2)
+
     names = _scalar_fields(cfg.record)
     keep_ss = "step_size" in cfg.record
 
@@ -368,7 +398,8 @@ def _fast_block(
         """x, or nan if a rule of stopping.status_code fires at iterate k (that of f, g).
 
         Written so that nan compares false: anything that would stop the run gives nan.
-        A nan gradient poisons x through ``0 * g`` even if the update ignores it.
+        The gradient is tested entry by entry (even if the update ignores it): an entry
+        above ``g_max`` might make the norm overflow (nonfinite), so it poisons too.
         """
         ok = jnp.isfinite(f) & ((f - f0) <= bound)  # bound may be inf
         moved = k >= 1
@@ -379,7 +410,9 @@ def _fast_block(
         if "ftol" in cfg.rules:
             ok = ok & ~(moved & (jnp.abs(f - f_prev) <= tols.ftol))
         return jax.tree.map(
-            lambda l, gl: jnp.where(ok, l, jnp.nan).astype(l.dtype) + 0 * gl.astype(l.dtype),
+            lambda l, gl: jnp.where(ok & (jnp.abs(gl) <= g_max(gl.dtype)), l, jnp.nan).astype(
+                l.dtype
+            ),
             x,
             g,
         )
@@ -400,7 +433,7 @@ def _fast_block(
         f, g, updates, opt_state = lax.optimization_barrier((f, g, updates, opt_state))
         gn, ss = norms(g, updates)
         if cfg.record:
-            hist = _write(hist, names, row(k), x, f, gn, ss_prev)
+            hist = _write(hist, names, row(k), x, f, gn, ss_prev, active)
         x_new = poison(k, optax.apply_updates(x, updates), f, g, gn, f_prev, ss)
         return (
             x_new,
@@ -425,10 +458,10 @@ def _fast_block(
     f, g = cfg.objective(x, args)
     gn, _ = norms(g, None)
     if cfg.record:
-        hist = _write(hist, names, row(k), x, f, gn, ss_prev)
+        hist = _write(hist, names, row(k), x, f, gn, ss_prev, active)
     x = poison(k, x, f, g, gn, f_prev, None)
     last = s._replace(step=k, x=x, opt_state=opt_state, f=f, grad=g, hist=hist)
-    return _step(cfg, last, hyper, args, tols)
+    return _step(cfg, last, hyper, args, tols, active)
 
 
 def _fast_chunk(
@@ -458,7 +491,7 @@ def _fast_chunk(
     h = 0 if hyper_batched else None
     block, exact = _fast_block, _run_chunk
     if batched:
-        block = jax.vmap(_fast_block, in_axes=(None, 0, h, None, None, None, None))
+        block = jax.vmap(_fast_block, in_axes=(None, 0, h, None, None, None, None, 0))
         exact = jax.vmap(_run_chunk, in_axes=(None, 0, h, None, None, None))
 
     def where_running(s: State) -> tuple[Any, Any]:
@@ -472,7 +505,9 @@ def _fast_chunk(
     def one_block(s: State) -> State:
         running, k0 = where_running(s)
         n = jnp.minimum(stop_at - k0, cfg.block)
-        new = block(cfg, s, hyper, args, tols, k0, n)
+        # Stopped runs step along (no per-run freezing) but leave their history alone:
+        # with record_every > 1 their last row is the row the block writes next.
+        new = block(cfg, s, hyper, args, tols, k0, n, running)
         ended = (new.status != stopping.RUNNING) & (new.status != stopping.CODES[Status.MAX_STEPS])
         if batched:  # a nan left in x that f does not see (f ignores those entries)
             ended = ended | ~jnp.isfinite(jax.vmap(_tree_norm)(new.x))
@@ -903,15 +938,25 @@ def drive(
     import jax
     import jax.numpy as jnp
 
-    _, chunk_fn, start_fn = _compiled(batched, hyper_batched)
+    init_fn, chunk_fn, start_fn = _compiled(batched, hyper_batched)
+    interactive = callback is not None or progress
+    target = 0.1 if interactive else 0.5  # seconds per chunk
+    # First chunk: short with a bar or callback; otherwise about 10^8 parameter-steps
+    # (~0.1 s; small runs and batches finish in one dispatch).
     fresh = isinstance(state, Fresh)
+    n_params = max(1, _tree_size(state.x0 if fresh else state.x))
+    size = chunk_size or (64 if interactive else max(1, min(100_000, 10**8 // n_params)))
+    t0 = time.perf_counter()
+    if fresh and size < max_steps:
+        # More than one chunk: the chunk function is needed (and compiled) anyway.
+        state, fresh = init_fn(cfg, state.x0, hyper, args, tols), False
+        jax.block_until_ready(state.status)  # compiling init counts as compile time
 
     def run(state: Any, stop_at: int) -> State:
         if isinstance(state, Fresh):
             return start_fn(cfg, state.x0, hyper, args, tols, np.int32(stop_at))
         return chunk_fn(cfg, state, hyper, args, tols, np.int32(stop_at))
 
-    t0 = time.perf_counter()
     # The state's layout follows from cfg and x; keying on them is cheaper than the state.
     key = signature(state.x0 if fresh else state.x, hyper, args)
     key = None if key is None else (cfg, batched, hyper_batched, fresh, key)
@@ -924,12 +969,6 @@ def drive(
             _WARM.add(key)
     compile_time = time.perf_counter() - t0
     bar = Progress(max_steps, progress)
-    interactive = callback is not None or progress
-    target = 0.1 if interactive else 0.5  # seconds per chunk
-    # First chunk: short with a bar or callback; otherwise about 10^8 parameter-steps
-    # (~0.1 s; small runs and batches finish in one dispatch).
-    n_params = max(1, _tree_size(state.x0 if fresh else state.x))
-    size = chunk_size or (64 if interactive else max(1, min(100_000, 10**8 // n_params)))
     done_at = 0
     final_code: int | None = None
     run_start = time.perf_counter()
@@ -1038,6 +1077,57 @@ def _pack(leaves: tuple) -> Any:
     return _packer()(leaves)
 
 
+class Messages:
+    """Each run's stop message, built when first asked for (10,000 take ~10 ms).
+
+    Holds only per-run scalars, and pickles (``suggestion`` must be a module-level
+    function for that: a batch's generic hint is).
+    """
+
+    def __init__(
+        self,
+        *,
+        shape: tuple[int, ...],
+        statuses: list,
+        columns: dict[str, Any],
+        tols: dict,
+        suggestion: Callable[[], str],
+    ) -> None:
+        size = int(np.prod(shape))
+        # Plain Python lists: per-run scalars without numpy overhead.
+        self.shape = shape
+        self.statuses = statuses
+        self.columns = {
+            k: (
+                np.broadcast_to(np.asarray(v), shape).ravel().tolist()
+                if np.size(v) != size
+                else np.asarray(v).ravel().tolist()
+            )
+            for k, v in columns.items()
+        }
+        self.tols = tols
+        self.suggestion = suggestion
+
+    def __call__(self) -> np.ndarray:
+        bad = (Status.DIVERGED, Status.NONFINITE)
+        hint = self.suggestion() if any(st in bad for st in self.statuses) else ""
+        out = np.empty(len(self.statuses), dtype=object)
+        names = list(self.columns)
+        for i, (st, *values) in enumerate(zip(self.statuses, *self.columns.values())):
+            out[i] = stopping.stop_message(
+                st,
+                **dict(zip(names, values)),
+                suggestion=hint if st in bad else "",
+                **self.tols,
+            )
+        return out.reshape(self.shape)
+
+
+def batch_hint() -> str:
+    """The learning-rate hint of a batch's diverged runs (one curvature for all is moot)."""
+    return "try a smaller learning rate"
+
+
 def finish(
     cfg: Config,
     state: Any,
@@ -1125,47 +1215,24 @@ def finish(
             grad_norm=column("grad_norm"),
             step_size=column("step_size"),
         )
-    f_stop, f_prev = np.asarray(s.f), np.asarray(s.f_prev)
-    grad_stop = np.asarray(s.grad_norm)
-
-    def messages() -> np.ndarray:
-        """One sentence per run; built on first use (10,000 runs take ~10 ms)."""
-
-        # Plain Python lists: per-run scalars without numpy overhead.
-        def flat(a: Any) -> list:
-            a = np.asarray(a)
-            return (a if a.size == codes.size else np.broadcast_to(a, codes.shape)).ravel().tolist()
-
-        columns = zip(
-            statuses.ravel().tolist(),
-            flat(step),
-            flat(fun),
-            flat(s.f0),
-            flat(f_stop),
-            flat(gnorm),
-            flat(step_size),
-            flat(np.abs(f_stop - f_prev)),
-            flat(grad_stop),
-        )
-        hint = ""
-        if any(st in (Status.DIVERGED, Status.NONFINITE) for st in statuses.ravel()):
-            hint = suggestion()
-        out = np.empty(codes.size, dtype=object)
-        for i, (st, n, fv, f0, fs, gn, ss, df, g_stop) in enumerate(columns):
-            out[i] = stopping.stop_message(
-                st,
-                nit=n,
-                fun=fv,
-                f0=f0,
-                f_stop=fs,
-                grad_norm=gn,
-                step_size=ss,
-                f_change=df,
-                grad_stop=g_stop,
-                suggestion=hint if st in (Status.DIVERGED, Status.NONFINITE) else "",
-                **tols,
-            )
-        return out.reshape(codes.shape)
+    f_stop = np.asarray(s.f)
+    messages = Messages(
+        shape=codes.shape,
+        statuses=statuses.ravel().tolist(),
+        # Only per-run scalars: the history buffers are not kept alive.
+        columns={
+            "nit": step,
+            "fun": fun,
+            "f0": s.f0,
+            "f_stop": f_stop,
+            "grad_norm": gnorm,
+            "step_size": step_size,
+            "f_change": np.abs(f_stop - np.asarray(s.f_prev)),
+            "grad_stop": np.asarray(s.grad_norm),
+        },
+        tols=tols,
+        suggestion=suggestion,
+    )
 
     return dict(
         x=x,
@@ -1178,7 +1245,7 @@ def finish(
         success=functools.reduce(
             np.logical_or, [codes == stopping.CODES[st] for st in Status if st.success]
         ),
-        message=messages,
+        message=messages,  # a Messages: call it for the array
         history=hist,
     )
 
