@@ -1077,6 +1077,11 @@ def _pack(leaves: tuple) -> Any:
     return _packer()(leaves)
 
 
+_STATUS_OF_CODE = np.array(
+    [stopping.FROM_CODE.get(c) for c in range(max(stopping.FROM_CODE) + 1)], dtype=object
+)
+
+
 class Messages:
     """Each run's stop message, built when first asked for (10,000 take ~10 ms).
 
@@ -1088,32 +1093,26 @@ class Messages:
         self,
         *,
         shape: tuple[int, ...],
-        statuses: list,
+        statuses: np.ndarray,
         columns: dict[str, Any],
         tols: dict,
         suggestion: Callable[[], str],
     ) -> None:
-        size = int(np.prod(shape))
-        # Plain Python lists: per-run scalars without numpy overhead.
         self.shape = shape
         self.statuses = statuses
-        self.columns = {
-            k: (
-                np.broadcast_to(np.asarray(v), shape).ravel().tolist()
-                if np.size(v) != size
-                else np.asarray(v).ravel().tolist()
-            )
-            for k, v in columns.items()
-        }
+        self.columns = {k: np.array(np.broadcast_to(v, shape)) for k, v in columns.items()}
         self.tols = tols
         self.suggestion = suggestion
 
     def __call__(self) -> np.ndarray:
         bad = (Status.DIVERGED, Status.NONFINITE)
-        hint = self.suggestion() if any(st in bad for st in self.statuses) else ""
-        out = np.empty(len(self.statuses), dtype=object)
+        statuses = np.asarray(self.statuses, dtype=object).ravel().tolist()
+        hint = self.suggestion() if any(st in bad for st in statuses) else ""
+        out = np.empty(len(statuses), dtype=object)
         names = list(self.columns)
-        for i, (st, *values) in enumerate(zip(self.statuses, *self.columns.values())):
+        # Plain Python lists: per-run scalars without numpy overhead.
+        columns = [v.ravel().tolist() for v in self.columns.values()]
+        for i, (st, *values) in enumerate(zip(statuses, *columns)):
             out[i] = stopping.stop_message(
                 st,
                 **dict(zip(names, values)),
@@ -1148,9 +1147,7 @@ def finish(
     # A run that was still running when the loop ended reached max_steps; code 0
     # can only remain if a chunk ended exactly there without the rule firing.
     codes = np.where(codes == stopping.RUNNING, stopping.CODES[Status.MAX_STEPS], codes)
-    statuses = np.empty(codes.size, dtype=object)
-    statuses[:] = [stopping.FROM_CODE[c] for c in codes.ravel().tolist()]
-    statuses = statuses.reshape(codes.shape)
+    statuses = _STATUS_OF_CODE[codes.reshape(-1)].reshape(codes.shape)  # Status per run
     nonfinite = codes == stopping.CODES[Status.NONFINITE]
     moved = step >= 1
     use_prev = nonfinite & moved
@@ -1218,7 +1215,7 @@ def finish(
     f_stop = np.asarray(s.f)
     messages = Messages(
         shape=codes.shape,
-        statuses=statuses.ravel().tolist(),
+        statuses=statuses,
         # Only per-run scalars: the history buffers are not kept alive.
         columns={
             "nit": step,
