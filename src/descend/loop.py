@@ -380,6 +380,11 @@ def _fast_block(
     f0 = s.f0
     dtype = s.f.dtype
     bound = tols.diverge_factor * jnp.maximum(jnp.abs(f0), 1.0)
+    big = jnp.finfo(dtype).max
+    # f - f0 > bound (diverged) implies f > hi, whatever the rounding: 16 ulps of room.
+    hi = (f0 + bound) - 16 * jnp.finfo(dtype).eps * (jnp.abs(f0) + bound)
+    hi = jnp.where(jnp.isfinite(hi), hi, big)
+    lo = -big
     n_params = max(sum(l.size for l in jax.tree.leaves(s.x)), 1)
 
     def g_max(dtype: Any) -> float:
@@ -401,7 +406,9 @@ def _fast_block(
         The gradient is tested entry by entry (even if the update ignores it): an entry
         above ``g_max`` might make the norm overflow (nonfinite), so it poisons too.
         """
-        ok = jnp.isfinite(f) & ((f - f0) <= bound)  # bound may be inf
+        # Inside [lo, hi]: finite and not diverged (hi errs low, so a run near the
+        # bound is replayed rather than missed); nan is outside any interval.
+        ok = (f <= hi) & (f >= lo)
         moved = k >= 1
         if "gtol" in cfg.rules:
             ok = ok & ~(gn <= tols.gtol)
@@ -475,7 +482,7 @@ def _fast_chunk(
     batched: bool,
     hyper_batched: bool,
 ) -> State:
-    """Step until every run stopped or ``stop_at``, in blocks of ``cfg.block`` steps.
+    """Step until every run stopped or ``stop_at``, in blocks of ``cfg.block`` steps or more.
 
     Each block is :func:`_fast_block` for every run: runs still running all sit at
     the same step, so every run takes the same number of steps and no run is frozen
@@ -498,13 +505,14 @@ def _fast_chunk(
         running = s.status == stopping.RUNNING
         return running, jnp.max(jnp.where(running, s.step, 0))
 
-    def go_on(s: State) -> Any:
-        running, k0 = where_running(s)
+    def go_on(c: tuple) -> Any:
+        running, k0 = where_running(c[0])
         return jnp.any(running) & (k0 < stop_at)
 
-    def one_block(s: State) -> State:
+    def one_block(c: tuple) -> tuple:
+        s, size = c
         running, k0 = where_running(s)
-        n = jnp.minimum(stop_at - k0, cfg.block)
+        n = jnp.minimum(stop_at - k0, size)
         # Stopped runs step along (no per-run freezing) but leave their history alone:
         # with record_every > 1 their last row is the row the block writes next.
         new = block(cfg, s, hyper, args, tols, k0, n, running)
@@ -529,9 +537,13 @@ def _fast_chunk(
 
             return jax.tree.map(pick, new._replace(hist={}), core)._replace(hist=new.hist)
 
-        return lax.cond(jnp.any(running & ended), replay, keep, s._replace(hist={}))
+        event = jnp.any(running & ended)
+        # Blocks double while nothing happens (fewer block ends to pay for) and shrink
+        # back after a stop (a replay costs up to a block of the slower loop).
+        size = jnp.where(event, cfg.block, jnp.minimum(2 * size, 16 * cfg.block))
+        return lax.cond(event, replay, keep, s._replace(hist={})), size
 
-    return lax.while_loop(go_on, one_block, s)
+    return lax.while_loop(go_on, one_block, (s, jnp.int32(cfg.block)))[0]
 
 
 def enable_compilation_cache() -> None:
