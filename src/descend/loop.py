@@ -1072,8 +1072,10 @@ def _to_numpy(tree: Any) -> Any:
         rest = [i for i in range(len(leaves)) if i not in packed]
     else:
         rest = list(range(len(leaves)))
-    for i, value in zip(rest, jax.device_get([leaves[i] for i in rest])):
-        out[i] = np.asarray(value)
+    for i in rest:
+        # On the CPU np.asarray is a read-only view of the buffer, no copy (a 20,000-row
+        # history: 1 us instead of 40 us); results are immutable anyway.
+        out[i] = np.asarray(leaves[i])
     return jax.tree.unflatten(treedef, out)
 
 
@@ -1193,14 +1195,15 @@ def finish(
         last_row = -(-step // cfg.record_every)
         n_rows = int(np.max(last_row)) + 1
         rows = np.arange(n_rows)
-        # Rows past a run's own end repeat its last row (batches stop at different steps).
-        take = np.minimum(rows, last_row[..., None]) if np.ndim(last_row) else rows
-        steps = np.minimum(rows * cfg.record_every, step[..., None] if np.ndim(step) else step)
-        steps = np.where(
-            rows <= (last_row[..., None] if np.ndim(last_row) else last_row),
-            steps,
-            step[..., None] if np.ndim(step) else step,
-        )
+        if np.ndim(step) == 0:  # one run: steps 0, k, 2k, ... and the last step
+            take = rows
+            steps = rows * cfg.record_every
+            steps[-1] = step
+        else:
+            # Rows past a run's own end repeat its last row (runs stop at different steps).
+            take = np.minimum(rows, last_row[..., None])
+            steps = np.minimum(rows * cfg.record_every, step[..., None])
+            steps = np.where(rows <= last_row[..., None], steps, step[..., None])
 
         def cut(buf: np.ndarray) -> np.ndarray:
             buf = np.asarray(buf)
@@ -1218,7 +1221,7 @@ def finish(
             return cut(np.asarray(s.hist["scalars"])[..., names.index(name)])
 
         hist = History(
-            steps=steps.astype(np.int64),
+            steps=steps.astype(np.int64, copy=False),
             x=jax.tree.map(cut, s.hist["x"]) if "x" in cfg.record else None,
             fun=column("fun"),
             grad_norm=column("grad_norm"),
