@@ -1267,8 +1267,11 @@ def _np_tree_norm(tree: Any, batch_ndim: int) -> np.ndarray:
 
     total = 0.0
     for leaf in jax.tree.leaves(tree):
-        leaf = np.asarray(leaf, np.float64)
-        total = total + (leaf**2).reshape(leaf.shape[:batch_ndim] + (-1,)).sum(-1)
+        flat = np.asarray(leaf, np.float64).reshape(np.shape(leaf)[:batch_ndim] + (-1,))
+        if batch_ndim == 0:
+            total = total + np.dot(flat, flat)  # BLAS: 10^7 entries in ~5 ms, no temporary
+        else:
+            total = total + np.einsum("...i,...i->...", flat, flat)
     return np.sqrt(total)
 
 
