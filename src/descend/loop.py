@@ -1037,58 +1037,16 @@ def drive(
 
 
 # --------------------------------------------------------------------------- results
-PACK_MAX_SIZE = 4096  # leaves up to this size are fetched together (see _to_numpy)
-
-
 def _to_numpy(tree: Any) -> Any:
-    """The tree's leaves as numpy arrays, small real ones in a single transfer.
+    """The tree's leaves as numpy arrays.
 
-    Fetching a device array costs ~5 us of Python per leaf whatever its size; a
-    result's state has a dozen small leaves, so they are concatenated on the device
-    (one compiled call) and fetched at once.
+    ``np.asarray`` of a CPU array is a read-only view of its buffer (about 1 us a leaf,
+    no copy); ``jax.device_get`` copies and costs ~5 us a leaf even when tiny.
+    Results are immutable, so views are all they need.
     """
     import jax
 
-    leaves, treedef = jax.tree.flatten(tree)
-    small = [
-        i
-        for i, l in enumerate(leaves)
-        if isinstance(l, jax.Array)
-        and l.size <= PACK_MAX_SIZE
-        and l.dtype.kind in "fiub"
-        and l.dtype.itemsize <= 8
-    ]
-    out = list(leaves)
-    if len(small) > 1 and jax.config.jax_enable_x64:  # float64 holds them all exactly
-        flat = np.asarray(_pack(tuple(leaves[i] for i in small)))
-        at = 0
-        for i in small:
-            l = leaves[i]
-            n = l.size
-            part = flat[at : at + n].reshape(l.shape)
-            out[i] = part if l.dtype == flat.dtype else part.astype(l.dtype)
-            at += n
-        packed = set(small)
-        rest = [i for i in range(len(leaves)) if i not in packed]
-    else:
-        rest = list(range(len(leaves)))
-    for i in rest:
-        # On the CPU np.asarray is a read-only view of the buffer, no copy (a 20,000-row
-        # history: 1 us instead of 40 us); results are immutable anyway.
-        out[i] = np.asarray(leaves[i])
-    return jax.tree.unflatten(treedef, out)
-
-
-@functools.cache
-def _packer() -> Callable[..., Any]:
-    import jax
-    import jax.numpy as jnp
-
-    return jax.jit(lambda ls: jnp.concatenate([jnp.ravel(l).astype(jnp.float64) for l in ls]))
-
-
-def _pack(leaves: tuple) -> Any:
-    return _packer()(leaves)
+    return jax.tree.map(np.asarray, tree)
 
 
 _STATUS_OF_CODE = np.array(
@@ -1114,7 +1072,10 @@ class Messages:
     ) -> None:
         self.shape = shape
         self.statuses = statuses
-        self.columns = {k: np.array(np.broadcast_to(v, shape)) for k, v in columns.items()}
+        self.columns = {
+            k: v if np.shape(v) == shape else np.broadcast_to(v, shape)
+            for k, v in ((k, np.asarray(v)) for k, v in columns.items())
+        }
         self.tols = tols
         self.suggestion = suggestion
 
@@ -1194,12 +1155,11 @@ def finish(
     if cfg.record:
         last_row = -(-step // cfg.record_every)
         n_rows = int(np.max(last_row)) + 1
-        rows = np.arange(n_rows)
         if np.ndim(step) == 0:  # one run: steps 0, k, 2k, ... and the last step
-            take = rows
-            steps = rows * cfg.record_every
-            steps[-1] = step
+            take = None
+            steps = _step_numbers(n_rows, cfg.record_every, int(step))
         else:
+            rows = np.arange(n_rows)
             # Rows past a run's own end repeat its last row (runs stop at different steps).
             take = np.minimum(rows, last_row[..., None])
             steps = np.minimum(rows * cfg.record_every, step[..., None])
@@ -1260,6 +1220,16 @@ def finish(
         message=messages,  # a Messages: call it for the array
         history=hist,
     )
+
+
+@functools.lru_cache(maxsize=16)
+def _step_numbers(n_rows: int, record_every: int, last: int) -> np.ndarray:
+    """A run's history step numbers, read-only and shared between equal runs (a fresh
+    20,000-entry array costs ~100 us of page faults after XLA's allocations)."""
+    steps = np.arange(0, n_rows * record_every, record_every, dtype=np.int64)
+    steps[-1] = last
+    steps.flags.writeable = False
+    return steps
 
 
 def _np_tree_norm(tree: Any, batch_ndim: int) -> np.ndarray:
