@@ -447,3 +447,44 @@ def test_import_sets_the_small_loop_threshold_unless_told_not_to(env, expected):
     assert expected in flags
     if env.get("XLA_FLAGS", "").startswith("--xla_backend") or env.get("DESCEND_XLA_FLAGS"):
         assert "small_while_loop" not in flags
+
+
+# Runs above KEEP_PREV_MAX_SIZE parameters use a loop that evaluates the gradient at
+# the start of each step instead of carrying it (loop._lean_chunk); lowering the
+# threshold runs these small problems through it, to compare with the usual loop.
+LEAN_CASES = [
+    ("gtol", seed_quadratic, np.zeros(3), ds.gd(0.1), dict(gtol=1e-8)),
+    ("xtol", seed_quadratic, np.zeros(3), ds.gd(0.05), dict(gtol=0.0, xtol=1e-7)),
+    ("ftol", seed_quadratic, np.zeros(3), ds.adam(0.05), dict(gtol=0.0, ftol=1e-12)),
+    ("diverged", seed_quadratic, np.ones(3), ds.gd(0.4), dict(gtol=1e-8)),
+    ("max_steps", "rosenbrock", np.zeros(2), ds.adam(1e-3), dict(max_steps=300)),
+    ("nonfinite", lambda x: jnp.sum(x - jnp.log(x)), np.array([1.2, 0.8]), ds.gd(5.0), {}),
+]
+
+
+@pytest.mark.parametrize("case", LEAN_CASES, ids=[c[0] for c in LEAN_CASES])
+@pytest.mark.parametrize("chunk_size, record_every", [(None, 1), (7, 3)])
+def test_large_run_loop_matches_the_usual_loop(monkeypatch, case, chunk_size, record_every):
+    from descend import loop
+
+    _, fun, x0, opt, kw = case
+    kw = dict(kw, chunk_size=chunk_size, record_every=record_every)
+    usual = ds.minimize(fun, x0, opt, **kw)
+    monkeypatch.setattr(loop, "KEEP_PREV_MAX_SIZE", 1)
+    lean = ds.minimize(fun, x0, opt, **kw)
+    assert (lean.status, lean.nit) == (usual.status, usual.nit)
+    assert lean.message.split(";")[0] == usual.message.split(";")[0]
+    np.testing.assert_allclose(lean.x, usual.x, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(lean.fun, usual.fun, rtol=1e-13, atol=1e-18)
+    np.testing.assert_allclose(lean.jac, usual.jac, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(lean.grad_norm, usual.grad_norm, rtol=1e-12, atol=1e-13)
+    np.testing.assert_array_equal(lean.history.steps, usual.history.steps)
+    np.testing.assert_allclose(lean.history.x, usual.history.x, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(lean.history.fun, usual.history.fun, rtol=1e-13, atol=1e-18)
+    np.testing.assert_allclose(
+        lean.history.grad_norm, usual.history.grad_norm, rtol=1e-12, atol=1e-13
+    )
+    # step_size is not kept for runs this large unless xtol or the history needs it
+    np.testing.assert_allclose(
+        lean.history.step_size, usual.history.step_size, rtol=1e-12, atol=1e-13
+    )
