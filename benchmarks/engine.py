@@ -35,7 +35,7 @@ Marginal cost per step
 ----------------------
 A descend call has fixed work that has nothing to do with the number of steps:
 validating arguments, the init call, dispatching compiled chunks, fetching the final
-state and building the Result (about 1-2 ms on B1's problem, far more with 10M
+state and building the Result (about 0.3 ms on B1's problem, far more with 10M
 parameters). On a 3-parameter problem one step costs tens of nanoseconds, so "call
 time / steps" mostly measures that fixed work. B1 therefore reports both the
 end-to-end figure and the marginal cost
