@@ -241,6 +241,17 @@ def _write(
     return out
 
 
+def _row(step: Any, record_every: int) -> Any:
+    """The history row of ``step``: ceil(step / record_every), so with record_every=k the
+    rows hold steps 0, k, 2k, ... and the last step with no branch in the loop."""
+    from jax import lax
+
+    if record_every == 1:
+        return step
+    # lax.div because step >= 0 (floor_divide adds sign fix-ups).
+    return lax.div(step + (record_every - 1), step.dtype.type(record_every))
+
+
 def _init(cfg: Config, x0: Any, hyper: Any, args: tuple, tols: Tolerances) -> State:
     """Evaluate the start point, allocate the history and decide if we are done already."""
     import jax
@@ -310,12 +321,7 @@ def _step(
     status = stopping.status_code(
         f=f, f_prev=s.f, f0=s.f0, grad_norm=gn, step_size=ss, step=step, **tols._asdict()
     )
-    # ceil(step / k); lax.div because step >= 0 (floor_divide adds sign fix-ups).
-    row = (
-        step
-        if cfg.record_every == 1
-        else lax.div(step + (cfg.record_every - 1), step.dtype.type(cfg.record_every))
-    )
+    row = _row(step, cfg.record_every)
     return State(
         step=step,
         x=x,
@@ -391,10 +397,8 @@ def _lean_chunk(
     dtype = s.f.dtype
     zero = jnp.zeros((), dtype)
 
-    def row(k: Any) -> Any:  # ceil(k / record_every), as in _step
-        if cfg.record_every == 1:
-            return k
-        return lax.div(k + (cfg.record_every - 1), k.dtype.type(cfg.record_every))
+    def row(k: Any) -> Any:
+        return _row(k, cfg.record_every)
 
     def code(f: Any, f_prev: Any, gn: Any, ss: Any, k: Any) -> Any:
         return stopping.status_code(
@@ -515,10 +519,8 @@ def _fast_block(
     names = _scalar_fields(cfg.record)
     keep_ss = "step_size" in cfg.record
 
-    def row(k: Any) -> Any:  # ceil(k / record_every), as in _step
-        if cfg.record_every == 1:
-            return k
-        return lax.div(k + (cfg.record_every - 1), k.dtype.type(cfg.record_every))
+    def row(k: Any) -> Any:
+        return _row(k, cfg.record_every)
 
     def poison(k: Any, x: Any, f: Any, g: Any, gn: Any, f_prev: Any, ss_next: Any) -> Any:
         """x, or nan if a rule of stopping.status_code fires at iterate k (that of f, g).
