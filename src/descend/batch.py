@@ -197,6 +197,7 @@ def minimize_batch(
 
     def snapshot(s: loop.State) -> BatchResult:
         f, gn, step, x, nfev = jax.device_get((s.f, s.grad_norm, s.step, s.x, s.nfev))
+        gn = np.sqrt(gn)  # kept squared in the loop
         cut = lambda a: np.asarray(a)[:n_runs].reshape(shape + np.shape(a)[1:])  # noqa: E731
         return BatchResult(
             x=jax.tree.map(cut, x),

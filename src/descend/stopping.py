@@ -90,14 +90,19 @@ def status_code(
       xtol:      ||x_k - x_{k-1}|| <= xtol (k >= 1);
       ftol:      |f(x_k) - f(x_{k-1})| <= ftol (k >= 1);
       max_steps: k >= max_steps.
+
+    ``grad_norm`` and ``step_size`` are the *squared* norms, as the loops keep them.
     """
     import jax.numpy as jnp
 
     moved = step >= 1
     nonfinite = ~(jnp.isfinite(f) & jnp.isfinite(grad_norm))
     diverged = (f - f0) > diverge_factor * jnp.maximum(jnp.abs(f0), 1.0)
-    g_done = (gtol > 0) & (grad_norm <= gtol)
-    x_done = moved & (xtol > 0) & (step_size <= xtol)
+    # Squared norms against squared tolerances (no square root in the loop); a tiny
+    # tolerance whose square underflows to 0 then asks for a gradient of exactly 0,
+    # which is what ||g|| <= gtol means in floating point.
+    g_done = (gtol > 0) & (grad_norm <= gtol * gtol)
+    x_done = moved & (xtol > 0) & (step_size <= xtol * xtol)
     f_done = moved & (ftol > 0) & (jnp.abs(f - f_prev) <= ftol)
     out_of_steps = step >= max_steps
     code = jnp.int32(RUNNING)
