@@ -116,3 +116,20 @@ def test_other_options():
         ds.minimize(f, np.ones(2), history=("loss",))
     with pytest.raises(ValueError, match="diverge_factor must be a positive number"):
         ds.minimize(f, np.ones(2), diverge_factor=0)
+
+
+@pytest.mark.parametrize("name", ["gtol", "xtol"])
+def test_tolerance_too_small_to_resolve_is_refused(name):
+    with pytest.raises(
+        ValueError, match=f"{name} must be 0 \\(off\\) or at least 1.49e-154 in float64"
+    ):
+        ds.minimize(lambda x: jnp.sum(x**2), np.ones(2), **{name: 1e-300})
+    with pytest.raises(
+        ValueError, match=f"{name} must be 0 \\(off\\) or at least 1.08e-19 in float32"
+    ):
+        ds.minimize(lambda x: jnp.sum(x**2), np.ones(2, np.float32), **{name: 1e-20})
+
+
+def test_bfloat16_start_is_refused():
+    with pytest.raises(TypeError, match="x0 must hold real numbers, got dtype bfloat16"):
+        ds.minimize(lambda x: jnp.sum(x**2), jnp.ones(2, jnp.bfloat16))

@@ -459,6 +459,7 @@ LEAN_CASES = [
     ("diverged", seed_quadratic, np.ones(3), ds.gd(0.4), dict(gtol=1e-8)),
     ("max_steps", "rosenbrock", np.zeros(2), ds.adam(1e-3), dict(max_steps=300)),
     ("nonfinite", lambda x: jnp.sum(x - jnp.log(x)), np.array([1.2, 0.8]), ds.gd(5.0), {}),
+    ("nonfinite-at-1", lambda x: jnp.sum(x - jnp.log(x)), np.array([2.0, 0.8]), ds.gd(5.0), {}),
 ]
 
 
@@ -488,3 +489,11 @@ def test_large_run_loop_matches_the_usual_loop(monkeypatch, case, chunk_size, re
     np.testing.assert_allclose(
         lean.history.step_size, usual.history.step_size, rtol=1e-12, atol=1e-13
     )
+
+
+def test_history_step_numbers_cannot_be_written():
+    a = ds.minimize(seed_quadratic, np.zeros(3), ds.gd(0.1), max_steps=5, gtol=0.0)
+    b = ds.minimize(seed_quadratic, np.ones(3), ds.gd(0.1), max_steps=5, gtol=0.0)
+    with pytest.raises(ValueError):
+        a.history.steps.setflags(write=True)
+    np.testing.assert_array_equal(b.history.steps, np.arange(6))

@@ -785,7 +785,7 @@ def prepare_x0(x0: Any, name: str = "x0") -> Any:
                 f"got a leaf of type {type(leaf).__name__}"
             ) from None
         kind = arr.dtype.kind
-        if kind not in "fiub" and not jnp.issubdtype(arr.dtype, jnp.floating):
+        if kind not in "fiub":  # also bfloat16 (kind "V"): not supported
             raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
         if kind in "iub":
             arr = arr.astype(jnp.result_type(float))
@@ -1291,7 +1291,7 @@ def finish(
         n_rows = int(np.max(last_row)) + 1
         if np.ndim(step) == 0:  # one run: steps 0, k, 2k, ... and the last step
             take = None
-            steps = _step_numbers(n_rows, cfg.record_every, int(step))
+            steps = _steps_view(n_rows, cfg.record_every, int(step))
         else:
             rows = np.arange(n_rows)
             # Rows past a run's own end repeat its last row (runs stop at different steps).
@@ -1364,6 +1364,11 @@ def _step_numbers(n_rows: int, record_every: int, last: int) -> np.ndarray:
     steps[-1] = last
     steps.flags.writeable = False
     return steps
+
+
+def _steps_view(n_rows: int, record_every: int, last: int) -> np.ndarray:
+    """A read-only view of the shared step numbers (a view cannot be made writable)."""
+    return _step_numbers(n_rows, record_every, last).view()
 
 
 def _np_tree_norm(tree: Any, batch_ndim: int) -> np.ndarray:
@@ -1575,7 +1580,7 @@ def _replay(
     import jax
 
     if steps == 0:
-        f, g = jax.jit(objective)(x0, args)
+        f, g = jax.jit(lambda x, a: objective(x, a))(x0, args)  # NamedTuples can't be jitted
         x = x0
     else:
         again = minimize(
@@ -1676,6 +1681,16 @@ def _tolerances(opts: dict, x0: Any) -> Tolerances:
     # numpy scalars: jit takes them as arguments without a device round trip each.
     dtype = np.dtype(jax.tree.leaves(x0)[0].dtype)
     big = float(np.finfo(dtype).max)
+    # The loops compare squared norms with squared tolerances, and XLA:CPU reads a
+    # number below the smallest normal one as 0: a smaller gtol or xtol cannot be
+    # told apart from it, so it is refused rather than quietly changed.
+    floor = float(np.sqrt(np.finfo(dtype).tiny))
+    for name in ("gtol", "xtol"):
+        if 0 < opts[name] < floor:
+            raise ValueError(
+                f"{name} must be 0 (off) or at least {floor:.3g} in {dtype.name} (a smaller "
+                f"norm squared underflows to 0 in the compiled loop), got {opts[name]!r}"
+            )
     return Tolerances(
         gtol=dtype.type(min(opts["gtol"], big)),
         xtol=dtype.type(min(opts["xtol"], big)),
