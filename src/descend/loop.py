@@ -1444,6 +1444,8 @@ def minimize(
         a pytree like ``x``, or ``"numeric"`` for central finite differences of a
         black-box numpy ``fun`` (slow: 2n + 1 calls per step, in Python).
       gtol, xtol, ftol: tolerances of the convergence rules (>= 0; 0 turns a rule off).
+        gtol and xtol are compared as squares, so nonzero values below 1.5e-154
+        (float64; 1.1e-19 in float32) are refused.
       max_steps: the most steps to take (>= 1).
       record_every: keep every k-th step in the history, plus the last.
       history: True (x, fun, grad_norm, step_size), False (final state only, for very
