@@ -405,19 +405,19 @@ def _lean_chunk(
     dtype = s.f.dtype
     zero = jnp.zeros((), dtype)
 
-    def row(k: Any) -> Any:
-        return _row(k, cfg.record_every)
-
     def code(f: Any, f_prev: Any, gn: Any, ss: Any, k: Any) -> Any:
         return stopping.status_code(
             f=f, f_prev=f_prev, f0=s.f0, grad_norm=gn, step_size=ss, step=k, **tols._asdict()
         )
 
+    def grad_sq(g: Any) -> Any:  # only where a rule or the history needs it
+        return _tree_sq(g).astype(dtype) if cfg.need_grad_norm else zero
+
     def advance(c: _Lean, f: Any, g: Any) -> _Lean:
         """Test iterate c.k (f and g evaluated there), record it and step from it."""
-        gn = _tree_sq(g).astype(dtype) if cfg.need_grad_norm else zero
+        gn = grad_sq(g)
         ok = code(f, c.f_prev, gn, c.ss, c.k) == stopping.RUNNING
-        hist = _write(c.hist, names, row(c.k), c.x, f, gn, c.ss)
+        hist = _write(c.hist, names, _row(c.k, cfg.record_every), c.x, f, gn, c.ss)
         updates, opt_state = opt.update(g, c.opt_state, c.x)
         ss = _tree_sq(updates).astype(dtype) if cfg.need_step_size else zero
         x = jax.tree.map(lambda a, b: jnp.where(ok, a, b), optax.apply_updates(c.x, updates), c.x)
@@ -463,10 +463,14 @@ def _lean_chunk(
         f_prev = jnp.where(ok, c.f_prev, c.f_prev_last)
         ss = jnp.where(ok, c.ss, c.ss_last)
         f, g = cfg.objective(c.x, args)
-        gn = _tree_sq(g).astype(dtype) if cfg.need_grad_norm else zero
+        gn = grad_sq(g)
         f = jnp.where(ok, f, c.f_last)
         gn = jnp.where(ok, gn, c.gn_last)
-        hist = _write(c.hist, names, row(k), c.x, f, gn, ss) if cfg.record else c.hist
+        hist = (
+            _write(c.hist, names, _row(k, cfg.record_every), c.x, f, gn, ss)
+            if cfg.record
+            else c.hist
+        )
         return s._replace(
             step=k,
             x=c.x,
@@ -527,9 +531,6 @@ def _fast_block(
     names = _scalar_fields(cfg.record)
     keep_ss = "step_size" in cfg.record
 
-    def row(k: Any) -> Any:
-        return _row(k, cfg.record_every)
-
     def poison(k: Any, x: Any, f: Any, g: Any, gn: Any, f_prev: Any, ss_next: Any) -> Any:
         """x, or nan if a rule of stopping.status_code fires at iterate k (that of f, g).
 
@@ -571,7 +572,7 @@ def _fast_block(
         f, g, updates, opt_state = lax.optimization_barrier((f, g, updates, opt_state))
         gn, ss = norms(g, updates)
         if cfg.record:
-            hist = _write(hist, names, row(k), x, f, gn, ss_prev, active)
+            hist = _write(hist, names, _row(k, cfg.record_every), x, f, gn, ss_prev, active)
         x_new = poison(k, optax.apply_updates(x, updates), f, g, gn, f_prev, ss)
         return (
             x_new,
@@ -596,7 +597,7 @@ def _fast_block(
     f, g = cfg.objective(x, args)
     gn, _ = norms(g, None)
     if cfg.record:
-        hist = _write(hist, names, row(k), x, f, gn, ss_prev, active)
+        hist = _write(hist, names, _row(k, cfg.record_every), x, f, gn, ss_prev, active)
     x = poison(k, x, f, g, gn, f_prev, None)
     last = s._replace(step=k, x=x, opt_state=opt_state, f=f, grad=g, hist=hist)
     return _step(cfg, last, hyper, args, tols, active)
