@@ -237,3 +237,23 @@ def test_batch_result_pickles_before_and_after_its_messages_are_read():
     again = pickle.loads(pickle.dumps(batch))
     assert list(again.message) == list(batch.message)
     assert pickle.loads(pickle.dumps(batch)).message[0].startswith("gradient norm")
+
+
+@pytest.mark.parametrize("dtype, gtol", [(np.float32, 2e-19), (np.float64, 1e-150)])
+def test_smallest_tolerances_fire_in_batches_as_in_single_runs(dtype, gtol):
+    # lr 0.5 lands on the minimum of sum((w-1)^2) in one step (gradient exactly 0);
+    # the others approach it. gtol^2 is near the smallest normal number, where the
+    # batch's per-entry test must still fire exactly when the single run's does.
+    def f(w):
+        return jnp.sum((w - 1.0) ** 2)
+
+    starts = np.array([[0.0, 3.0], [2.0, -1.0]], dtype)
+    lrs = [0.5, 0.25, 0.1]
+    opts = dict(max_steps=400, gtol=gtol, xtol=gtol, history=False)
+    batch = ds.minimize_batch(f, starts, ds.gd, learning_rates=lrs, **opts)
+    for i in range(2):
+        for j, lr in enumerate(lrs):
+            single = ds.minimize(f, starts[i], ds.gd(lr), **opts)
+            assert (batch.status[i, j], batch.nit[i, j]) == (single.status, single.nit)
+            np.testing.assert_array_equal(batch.x[i, j], single.x)
+    assert batch.status[0, 0] == "gtol" and batch.nit[0, 0] == 1

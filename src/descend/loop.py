@@ -531,17 +531,49 @@ def _fast_block(
     names = _scalar_fields(cfg.record)
     keep_ss = "step_size" in cfg.record
 
+    # One dtype throughout: the tests below fold into one per-entry comparison.
+    folded = all(l.dtype == dtype for l in jax.tree.leaves(s.x))
+    gm = g_max(dtype)
+    band = 4 * gm / float(big)  # how far a threshold may move (below 1e-150 in f64)
+
+    def at_or_above(v: Any, c: Any) -> Any:
+        """0 where v < c (but for a band of one spacing below c), over 4 g_max from c up.
+
+        The scale makes a test one multiply-add per entry, with no select on a per-run
+        predicate broadcast over the entries (XLA:CPU emits that slowly in batches).
+        """
+        sp = jnp.nextafter(c, jnp.asarray(jnp.inf, dtype)) - c
+        sp = jnp.where(jnp.isfinite(sp), jnp.maximum(sp, band), band)
+        return jnp.maximum(v - (c - sp), 0) * (4 * gm / sp)
+
     def poison(k: Any, x: Any, f: Any, g: Any, gn: Any, f_prev: Any, ss_next: Any) -> Any:
         """x, or nan if a rule of stopping.status_code fires at iterate k (that of f, g).
 
         Written so that nan compares false: anything that would stop the run gives nan.
         The gradient is tested entry by entry (even if the update ignores it): an entry
         above ``g_max`` might make the norm overflow (nonfinite), so it poisons too.
+        Each rule errs on the side of firing (a run near a threshold is replayed by
+        the exact loop rather than missed).
         """
+        moved = k >= 1
+        if folded:
+            # |g + 0 f| is nan when f is not finite; each rule adds over 4 g_max
+            # where it fires; the sum stays <= g_max exactly when nothing fires.
+            extra = at_or_above(f, hi)
+            if "gtol" in cfg.rules:
+                extra = extra + at_or_above(-gn, -(tols.gtol * tols.gtol))
+            if "xtol" in cfg.rules and ss_next is not None:
+                extra = extra + at_or_above(-ss_next, -(tols.xtol * tols.xtol))
+            if "ftol" in cfg.rules:
+                f_fires = at_or_above(-jnp.abs(f - f_prev), -tols.ftol)
+                extra = extra + jnp.where(moved, f_fires, 0)
+            zero_f = 0 * f
+            return jax.tree.map(
+                lambda l, gl: jnp.where(jnp.abs(gl + zero_f) + extra <= gm, l, jnp.nan), x, g
+            )
         # Inside [lo, hi]: finite and not diverged (hi errs low, so a run near the
         # bound is replayed rather than missed); nan is outside any interval.
         ok = (f <= hi) & (f >= lo)
-        moved = k >= 1
         if "gtol" in cfg.rules:
             ok = ok & ~(gn <= tols.gtol * tols.gtol)  # squared norms
         if "xtol" in cfg.rules and ss_next is not None:  # the rule at the next iterate
