@@ -19,6 +19,10 @@ B2 batch     10,000 runs (100 starts x 100 learning rates in logspace(-3, -0.5))
              (tolerances 0; divergence still checked):
              ``minimize_batch`` vs ``jit(vmap(vmap(fori_loop)))`` with the learning
              rate traced. Target <= 1.5x (per call; the overhead is amortized).
+             For information, rules on (gtol = xtol = 1e-150, ftol = 1e-300, none
+             firing: learning rates in logspace(-3, -2)), for the quadratic as
+             written above (indexing) and as ``jnp.sum(c * (w - m)**2)``, each vs
+             its own bare loop.
 B3 large     f(w) = sum(a * (w-1)^2), 10,000,000 parameters, 20 steps, history of f
              only, rules off (tolerances 0; divergence and nan still checked); gd(0.1)
              and adam(0.01). descend vs the bare loop (grad + update)
@@ -398,6 +402,53 @@ def bench_batch(sz: Sizes) -> list[Row]:
     ]
 
 
+RULES_ON = dict(gtol=1e-150, xtol=1e-150, ftol=1e-300)
+QUAD_C = jnp.asarray(QUAD_CURVATURE)
+QUAD_M = jnp.asarray(QUAD_MINIMUM)
+
+
+def quadratic_summed(w: jax.Array) -> jax.Array:
+    """The seed's quadratic written with a sum instead of indexing."""
+    return jnp.sum(QUAD_C * (w - QUAD_M) ** 2)
+
+
+def bench_batch_rules_on(sz: Sizes) -> list[Row]:
+    n = sz.batch_steps
+    lrs = np.logspace(-3, -2, sz.batch_lrs)
+    x0s = jnp.asarray(np.random.default_rng(0).normal(size=(sz.batch_starts, 3)))
+    lrs_j = jnp.asarray(lrs)
+    runs = sz.batch_starts * sz.batch_lrs
+    rows = []
+    for name, fun in (("indexing", quadratic), ("jnp.sum", quadratic_summed)):
+        bare = bare_batch(fun, n)
+
+        def descend_batch(fun: Callable[..., jax.Array] = fun) -> Any:
+            return ds.minimize_batch(
+                fun, x0s, ds.gd, learning_rates=lrs, max_steps=n, history=False, **RULES_ON
+            )
+
+        res = descend_batch()
+        if not np.all(res.nit == n):
+            raise RuntimeError(f"{np.sum(res.nit != n)} runs stopped early; timings invalid")
+        np.testing.assert_allclose(res.x, bare(x0s, lrs_j), rtol=1e-9, atol=1e-12)
+        t = best_times(
+            {"descend": descend_batch, "bare": lambda bare=bare: bare(x0s, lrs_j)},
+            sz.batch_repeats,
+        )
+        label = f"B2 batch {runs:,} runs x {n:,} steps, rules on, f by {name}"
+        rows += [
+            Row(
+                label,
+                "descend minimize_batch (end-to-end call)",
+                f"{t['descend'] * 1e3:.1f} ms/call",
+                f"{t['descend'] / t['bare']:.2f}x bare",
+                "(info)",
+            ),
+            Row(label, "bare jit(vmap(vmap(fori_loop)))", f"{t['bare'] * 1e3:.1f} ms/call"),
+        ]
+    return rows
+
+
 # --------------------------------------------------------------------------- B3 large
 def weighted_squares(w: jax.Array, a: jax.Array) -> jax.Array:
     return jnp.sum(a * (w - 1.0) ** 2)
@@ -550,6 +601,7 @@ def main(argv: list[str] | None = None) -> None:
     if "B2" in only:
         log("B2 batch ...")
         rows += bench_batch(sz)
+        rows += bench_batch_rules_on(sz)
     if "B3" in only:
         log("B3 large ...")
         copy_e2e, copy_marg = copy_bandwidth(sz.large_n, sz.large_steps, sz.large_repeats)
