@@ -257,3 +257,36 @@ def test_smallest_tolerances_fire_in_batches_as_in_single_runs(dtype, gtol):
             assert (batch.status[i, j], batch.nit[i, j]) == (single.status, single.nit)
             np.testing.assert_array_equal(batch.x[i, j], single.x)
     assert batch.status[0, 0] == "gtol" and batch.nit[0, 0] == 1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tolerance_equal_to_a_power_of_two_fires_in_a_lone_batch_run(dtype):
+    # gd with lr 2 from 1.25 on (w-1)^2 steps to 0.25: |f1 - f0| = 0.5 = ftol exactly,
+    # and the gradient norm at 0.25 is 1.5 (gtol 2 fires at once from the start: 0.5).
+    def f(w):
+        return jnp.sum((w - 1.0) ** 2)
+
+    x0 = np.array([1.25], dtype)
+    for opts in (dict(ftol=0.5), dict(gtol=0.5)):
+        single = ds.minimize(f, x0, ds.gd(2.0), max_steps=5, history=False, **opts)
+        batch = ds.minimize_batch(
+            f, x0[None], ds.gd, learning_rates=[2.0], max_steps=5, history=False, **opts
+        )
+        assert (batch.status[0, 0], batch.nit[0, 0]) == (single.status, single.nit)
+        np.testing.assert_array_equal(batch.x[0, 0], single.x)
+        assert single.status in ("ftol", "gtol") and single.nit <= 1
+
+
+def test_float32_gradient_of_float64_start_overflows_as_in_a_single_run():
+    def f(w):
+        return jnp.sum(w**2)
+
+    def g(w):  # float32 whose squared norm overflows at the second iterate only
+        g0 = jnp.where(w[0] < 2.5, -1e19, jnp.where(w[0] < 3.5, 3e19, 0.0))
+        return jnp.stack([g0, 0.0]).astype(jnp.float32)
+
+    x0 = np.array([1.0, 1.0])
+    opts = dict(max_steps=4, history=False, grad=g)
+    batch = ds.minimize_batch(f, x0[None], ds.gd, learning_rates=[1e-19], **opts)
+    single = ds.minimize(f, x0, ds.gd(1e-19), **opts)
+    assert (batch.status[0, 0], batch.nit[0, 0]) == (single.status, single.nit) == ("nonfinite", 2)

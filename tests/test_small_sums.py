@@ -118,3 +118,18 @@ def test_batch_of_vectorized_objective_equals_single_runs(history):
             np.testing.assert_allclose(batch.x[i, j], single.x, rtol=1e-12, atol=1e-14)
             np.testing.assert_allclose(batch.fun[i, j], single.fun, rtol=1e-12, atol=1e-300)
     assert {"gtol", "diverged"} <= set(batch.status.ravel())  # the rules are exercised
+
+
+def test_empty_sums_and_wide_dots_left_to_jax():
+    def empty_rows(w):
+        return jnp.sum(jnp.sum(jnp.zeros((0, 3)) * w, axis=1)) + jnp.sum(w)
+
+    np.testing.assert_allclose(small_sums(empty_rows)(X), empty_rows(X))
+    a = jnp.array([1.001, 1.002, 1.003, 1.004], jnp.bfloat16)
+    b = jnp.array([1.001, 1.003, 1.005, 1.007], jnp.bfloat16)
+
+    def wide(u, v):  # accumulates in float32, as the original dot does
+        return jax.lax.dot(u, v, preferred_element_type=jnp.float32)
+
+    assert small_sums(wide)(a, b) == wide(a, b)
+    assert "dot_general" in primitives(small_sums(wide), a, b)

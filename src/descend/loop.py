@@ -531,20 +531,26 @@ def _fast_block(
     names = _scalar_fields(cfg.record)
     keep_ss = "step_size" in cfg.record
 
-    # One dtype throughout: the tests below fold into one per-entry comparison.
-    folded = all(l.dtype == dtype for l in jax.tree.leaves(s.x))
+    # One dtype throughout (float32 or float64: in 16-bit floats the band below is not
+    # a normal number): the tests below fold into one per-entry comparison.
+    folded = dtype in (np.float32, np.float64) and all(
+        l.dtype == dtype for l in jax.tree.leaves(s.x)
+    )
     gm = g_max(dtype)
     band = 4 * gm / float(big)  # how far a threshold may move (below 1e-150 in f64)
 
     def at_or_above(v: Any, c: Any) -> Any:
-        """0 where v < c (but for a band of one spacing below c), over 4 g_max from c up.
+        """0 where v < c (but for a band just below c), over 4 g_max from c up.
 
         The scale makes a test one multiply-add per entry, with no select on a per-run
         predicate broadcast over the entries (XLA:CPU emits that slowly in batches).
         """
-        sp = jnp.nextafter(c, jnp.asarray(jnp.inf, dtype)) - c
-        sp = jnp.where(jnp.isfinite(sp), jnp.maximum(sp, band), band)
-        return jnp.maximum(v - (c - sp), 0) * (4 * gm / sp)
+        # lo: one spacing below c (measured downward, so c - lo is exact even where c
+        # is a power of two), or further down if that spacing is below the band.
+        lo = jnp.nextafter(c, jnp.asarray(-jnp.inf, dtype))
+        lo = jnp.where(c - lo < band, c - band, lo)
+        scale = jnp.minimum(4 * gm / (c - lo), big)  # v >= c: (v - lo) * scale > g_max
+        return jnp.maximum(v - lo, 0) * scale
 
     def poison(k: Any, x: Any, f: Any, g: Any, gn: Any, f_prev: Any, ss_next: Any) -> Any:
         """x, or nan if a rule of stopping.status_code fires at iterate k (that of f, g).
@@ -556,7 +562,7 @@ def _fast_block(
         the exact loop rather than missed).
         """
         moved = k >= 1
-        if folded:
+        if folded and all(gl.dtype == dtype for gl in jax.tree.leaves(g)):
             # |g + 0 f| is nan when f is not finite; each rule adds over 4 g_max
             # where it fires; the sum stays <= g_max exactly when nothing fires.
             extra = at_or_above(f, hi)

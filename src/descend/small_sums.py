@@ -84,8 +84,8 @@ def _count(shape: tuple, axes: Any) -> int:
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
 def _sum(x: Any, axes: tuple) -> Any:
     """``x.sum(axes)`` as additions of slices, first index first."""
-    if not axes:
-        return x
+    if not axes or x.size == 0:
+        return jnp.sum(x, axis=axes)
     moved = jnp.moveaxis(x, axes, tuple(range(-len(axes), 0)))
     flat = moved.reshape(moved.shape[: moved.ndim - len(axes)] + (-1,))
     if flat.shape[-1] == 0:
@@ -148,7 +148,12 @@ def _small_dot(invals: list, params: dict, limit: int) -> bool:
     lhs, rhs = invals
     if not (hasattr(lhs, "shape") and hasattr(rhs, "shape")):
         return False
-    if lhs.dtype != rhs.dtype or "int" in str(lhs.dtype):
+    # Same-type float products only: the rewrite accumulates in the input type, so a
+    # wider preferred_element_type (or a 16-bit input) stays a dot.
+    wanted = params.get("preferred_element_type")
+    if lhs.dtype != rhs.dtype or lhs.dtype not in (jnp.float32, jnp.float64):
+        return False
+    if wanted is not None and wanted != lhs.dtype:
         return False
     # The product is formed before the sum: keep it small.
     product = lhs.size * rhs.size // max(_count(lhs.shape, lc), 1)
