@@ -368,24 +368,32 @@ def bare_batch(
     return jax.jit(jax.vmap(jax.vmap(one_run, in_axes=(None, 0)), in_axes=(0, None)))
 
 
-def bench_batch(sz: Sizes) -> list[Row]:
+def time_batch(
+    fun: Callable[..., jax.Array], lrs: np.ndarray, rules: dict[str, float], sz: Sizes
+) -> dict[str, float]:
+    """Best times of minimize_batch and the bare batch loop, after checking they agree."""
     n = sz.batch_steps
-    lrs = np.logspace(-3, -0.5, sz.batch_lrs)
     x0s = jnp.asarray(np.random.default_rng(0).normal(size=(sz.batch_starts, 3)))
-    bare = bare_batch(quadratic, n)
+    bare = bare_batch(fun, n)
     lrs_j = jnp.asarray(lrs)
 
     def descend_batch() -> Any:
         return ds.minimize_batch(
-            quadratic, x0s, ds.gd, learning_rates=lrs, max_steps=n, history=False, **NEVER_STOP
+            fun, x0s, ds.gd, learning_rates=lrs, max_steps=n, history=False, **rules
         )
 
     res = descend_batch()
     if not np.all(res.nit == n):
         raise RuntimeError(f"{np.sum(res.nit != n)} batch runs stopped early; timings invalid")
     np.testing.assert_allclose(res.x, bare(x0s, lrs_j), rtol=1e-9, atol=1e-12)
+    return best_times(
+        {"descend": descend_batch, "bare": lambda: bare(x0s, lrs_j)}, sz.batch_repeats
+    )
 
-    t = best_times({"descend": descend_batch, "bare": lambda: bare(x0s, lrs_j)}, sz.batch_repeats)
+
+def bench_batch(sz: Sizes) -> list[Row]:
+    n = sz.batch_steps
+    t = time_batch(quadratic, np.logspace(-3, -0.5, sz.batch_lrs), NEVER_STOP, sz)
     runs = sz.batch_starts * sz.batch_lrs
     label = f"B2 batch {runs:,} runs x {n:,} steps"
     ratio = t["descend"] / t["bare"]
@@ -414,27 +422,10 @@ def quadratic_summed(w: jax.Array) -> jax.Array:
 
 def bench_batch_rules_on(sz: Sizes) -> list[Row]:
     n = sz.batch_steps
-    lrs = np.logspace(-3, -2, sz.batch_lrs)
-    x0s = jnp.asarray(np.random.default_rng(0).normal(size=(sz.batch_starts, 3)))
-    lrs_j = jnp.asarray(lrs)
     runs = sz.batch_starts * sz.batch_lrs
     rows = []
     for name, fun in (("indexing", quadratic), ("jnp.sum", quadratic_summed)):
-        bare = bare_batch(fun, n)
-
-        def descend_batch(fun: Callable[..., jax.Array] = fun) -> Any:
-            return ds.minimize_batch(
-                fun, x0s, ds.gd, learning_rates=lrs, max_steps=n, history=False, **RULES_ON
-            )
-
-        res = descend_batch()
-        if not np.all(res.nit == n):
-            raise RuntimeError(f"{np.sum(res.nit != n)} runs stopped early; timings invalid")
-        np.testing.assert_allclose(res.x, bare(x0s, lrs_j), rtol=1e-9, atol=1e-12)
-        t = best_times(
-            {"descend": descend_batch, "bare": lambda bare=bare: bare(x0s, lrs_j)},
-            sz.batch_repeats,
-        )
+        t = time_batch(fun, np.logspace(-3, -2, sz.batch_lrs), RULES_ON, sz)
         label = f"B2 batch {runs:,} runs x {n:,} steps, rules on, f by {name}"
         rows += [
             Row(
