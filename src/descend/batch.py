@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -50,6 +51,51 @@ def _unrolled(objective: loop.Objective, norms: bool) -> loop.Objective:
     fun = small_sums(objective.fun, slices=norms)
     grad = objective.grad if objective.grad is None else small_sums(objective.grad, slices=norms)
     return loop.Objective(fun, grad)
+
+
+def _first_start(leaf: Any) -> Any:
+    """The first start of a leaf of x0s, for checks that need only shapes and dtypes.
+
+    A read-only numpy view where the leaf lives on one device (no dispatch, ~1 us);
+    indexing the jax array costs ~60 us.
+    """
+    if len(leaf.sharding.device_set) == 1:
+        return np.asarray(leaf)[0]
+    return leaf[0]
+
+
+@functools.lru_cache(maxsize=32)
+def _spreader(repeats: int, pad: int, n_devices: int) -> Callable[..., Any]:
+    """A compiled ``(x0s, hyper) -> (runs, hyper)``: each start repeated ``repeats``
+    times (hyper holds one entry per run already), both padded with copies of their
+    first run to a multiple of the device count and split over the devices along the
+    run axis. One dispatch instead of a handful of eager operations and transfers
+    (~0.3 ms a call)."""
+    import jax
+    import jax.numpy as jnp
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    def padded(l: Any) -> Any:
+        return jnp.concatenate([l, jnp.repeat(l[:1], pad, 0)]) if pad else l
+
+    def spread(x0s: Any, hyper: Any) -> tuple[Any, Any]:
+        runs = jax.tree.map(lambda l: padded(jnp.repeat(l, repeats, axis=0)), x0s)
+        return runs, jax.tree.map(padded, hyper)
+
+    devices = np.array(jax.local_devices()[:n_devices])
+    sharding = NamedSharding(Mesh(devices, ("runs",)), PartitionSpec("runs"))
+    return jax.jit(spread, out_shardings=sharding)
+
+
+def _spread(x0s: Any, hyper: np.ndarray | None, repeats: int) -> tuple[Any, Any]:
+    """The runs' starts and learning rates, spread over all local devices."""
+    import jax
+
+    n_devices = jax.local_device_count()
+    if n_devices == 1 and repeats == 1 and hyper is None:
+        return x0s, None  # already whole on the one device
+    n_runs = jax.tree.leaves(x0s)[0].shape[0] * repeats
+    return _spreader(repeats, (-n_runs) % n_devices, n_devices)(x0s, hyper)
 
 
 def _check_starts(x0s: Any) -> tuple[Any, int]:
@@ -126,8 +172,6 @@ def minimize_batch(
       ``(n_starts, n_learning_rates)``, ``.best`` and ``.table()``.
     """
     import jax
-    import jax.numpy as jnp
-    from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
     opts = loop._validate_options(
         gtol=gtol,
@@ -142,7 +186,7 @@ def minimize_batch(
     objective = loop.make_objective(fun, grad)
     x0s, n_starts = _check_starts(x0s)
     args = loop._check_args(args)
-    first = jax.tree.map(lambda l: l[0], x0s)
+    first = jax.tree.map(_first_start, x0s)
     lrs = None
     if learning_rates is not None:
         lrs = _check_learning_rates(learning_rates)
@@ -160,8 +204,7 @@ def minimize_batch(
         make = _Factory(factory)
         extra = loop.needs_extra_args(probe, first)
         shape: tuple[int, ...] = (n_starts, lrs.size)
-        x_runs = jax.tree.map(lambda l: jnp.repeat(l, lrs.size, axis=0), x0s)
-        hyper = jnp.asarray(np.tile(lrs, n_starts), jax.tree.leaves(x0s)[0].dtype)
+        hyper = np.tile(lrs, n_starts).astype(jax.tree.leaves(x0s)[0].dtype)
     else:
         opt = loop.resolve_optimizer(
             optimizer if optimizer is not None else loop._default_optimizer()
@@ -169,7 +212,6 @@ def minimize_batch(
         make = loop._fixed(opt)
         extra = loop.needs_extra_args(opt, first)
         shape = (n_starts,)
-        x_runs = x0s
         hyper = None
     loop.check_objective(objective, first, args)
     n_runs = int(np.prod(shape))
@@ -178,17 +220,7 @@ def minimize_batch(
     loop.check_max_history_bytes(max_history_bytes)
     loop.check_history_budget(record, first, rows, n_runs, max_history_bytes)
 
-    # Spread the runs over all local devices; pad to a multiple of the device count.
-    devices = jax.local_devices()
-    pad = (-n_runs) % len(devices)
-    if pad:
-        x_runs = jax.tree.map(lambda l: jnp.concatenate([l, jnp.repeat(l[:1], pad, 0)]), x_runs)
-        if hyper is not None:
-            hyper = jnp.concatenate([hyper, jnp.repeat(hyper[:1], pad)])
-    sharding = NamedSharding(Mesh(np.array(devices), ("runs",)), PartitionSpec("runs"))
-    x_runs = jax.device_put(x_runs, sharding)
-    if hyper is not None:
-        hyper = jax.device_put(hyper, sharding)
+    x_runs, hyper = _spread(x0s, hyper, 1 if lrs is None else lrs.size)
 
     rules = tuple(r for r in ("gtol", "xtol", "ftol") if opts[r] > 0)
     rules_need_norms = bool({"gtol", "xtol", "grad_norm", "step_size"} & {*rules, *record})
