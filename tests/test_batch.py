@@ -106,7 +106,11 @@ def test_runs_are_spread_over_two_devices():
                 r = ds.minimize(f, starts[i], ds.gd(lr), gtol=1e-8, history=False)
                 assert b.nit[i, j] == r.nit and b.status[i, j] == r.status
                 assert np.allclose(b.x[i, j], r.x, rtol=1e-12, atol=1e-14)
-        print("ok", b.shape)
+        one = ds.minimize_batch(f, starts, ds.gd(0.1), gtol=1e-8)  # 5 runs: one padding run
+        for i in range(5):
+            r = ds.minimize(f, starts[i], ds.gd(0.1), gtol=1e-8, history=False)
+            assert one.nit[i] == r.nit and np.allclose(one.x[i], r.x, rtol=1e-12, atol=1e-14)
+        print("ok", b.shape, one.shape)
         """)
     env = dict(
         os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu"
@@ -115,7 +119,7 @@ def test_runs_are_spread_over_two_devices():
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "ok (5, 3)" in out.stdout
+    assert "ok (5, 3) (5,)" in out.stdout
 
 
 # The fast batched loop (no history) steps all runs in blocks and replays a block step
