@@ -110,6 +110,12 @@ def test_runs_are_spread_over_two_devices():
         for i in range(5):
             r = ds.minimize(f, starts[i], ds.gd(0.1), gtol=1e-8, history=False)
             assert one.nit[i] == r.nit and np.allclose(one.x[i], r.x, rtol=1e-12, atol=1e-14)
+        placed = jax.device_put(starts, jax.devices()[1])  # on one device of the two
+        for lrs in (None, [0.1, 0.4]):
+            opt = ds.gd if lrs else ds.gd(0.1)
+            p = ds.minimize_batch(f, placed, opt, learning_rates=lrs, gtol=1e-8)
+            q = ds.minimize_batch(f, starts, opt, learning_rates=lrs, gtol=1e-8)
+            assert np.array_equal(p.x, q.x) and np.array_equal(p.nit, q.nit)
         print("ok", b.shape, one.shape)
         """)
     env = dict(

@@ -91,8 +91,14 @@ def _spread(x0s: Any, hyper: np.ndarray | None, repeats: int) -> tuple[Any, Any]
     """The runs' starts and learning rates, spread over all local devices."""
     import jax
 
-    n_devices = jax.local_device_count()
-    if n_devices == 1 and repeats == 1 and hyper is None:
+    devices = set(jax.local_devices())
+    n_devices = len(devices)
+    # Starts placed elsewhere (another device or backend) go through the host: a jitted
+    # call refuses inputs committed to devices other than those of its output.
+    placed = [l.sharding.device_set == devices for l in jax.tree.leaves(x0s)]
+    if not all(placed):
+        x0s = jax.tree.map(lambda l: l if l.sharding.device_set == devices else np.asarray(l), x0s)
+    elif n_devices == 1 and repeats == 1 and hyper is None:
         return x0s, None  # already whole on the one device
     n_runs = jax.tree.leaves(x0s)[0].shape[0] * repeats
     return _spreader(repeats, (-n_runs) % n_devices, n_devices)(x0s, hyper)
