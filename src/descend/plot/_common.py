@@ -297,6 +297,23 @@ def default_domain(
     return np.asarray(DEFAULT_DOMAIN)
 
 
+def plane(
+    fun: Any, runs: Sequence[Run], domain: Any, name: str, other: str
+) -> tuple[Callable[..., Any], np.ndarray]:
+    """The function and window of a picture over the plane of a 2-variable function.
+
+    ``fun`` is resolved, refused (naming ``name`` and the picture to use instead,
+    ``other``) unless it takes 2 variables, and the window is ``domain`` checked or
+    the default one for ``runs``.
+    """
+    f = resolve_fun(fun)
+    n = fun_dim(f, runs)
+    if n != 2:
+        raise ValueError(f"{name} draws functions of 2 variables; this one has {n}: use {other}")
+    d = check_domain(domain) if domain is not None else default_domain(f, 2, (0, 1), runs)
+    return f, d
+
+
 def grid(
     f: Callable[..., Any],
     domain: np.ndarray,

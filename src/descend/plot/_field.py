@@ -374,15 +374,8 @@ def contour(
       >>> res = ds.minimize("himmelblau", [0.0, 0.0], ds.gd(0.01))
       >>> fig = ds.plot.contour("himmelblau", res, arrows=True)
     """
-    f = C.resolve_fun(fun)
     rs = C.as_runs(runs, labels)
-    n = C.fun_dim(f, rs)
-    if n != 2:
-        raise ValueError(
-            f"contour draws functions of 2 variables; this one has {n}: use "
-            "descend.plot.slice_path for a 2-D slice"
-        )
-    d = C.check_domain(domain) if domain is not None else C.default_domain(f, 2, (0, 1), rs)
+    f, d = C.plane(fun, rs, domain, "contour", "descend.plot.slice_path for a 2-D slice")
     fig, ax = _axes_or_new(ax, (6.6, 5.4))
     panel(
         ax,

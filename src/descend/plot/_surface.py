@@ -29,15 +29,8 @@ def surface(
     Returns:
       The matplotlib Figure.
     """
-    f = C.resolve_fun(fun)
     rs = C.as_runs(run)
-    n = C.fun_dim(f, rs)
-    if n != 2:
-        raise ValueError(
-            f"surface draws functions of 2 variables; this one has {n}: use "
-            "descend.plot.slice_path or trajectories"
-        )
-    d = C.check_domain(domain) if domain is not None else C.default_domain(f, 2, (0, 1), rs)
+    f, d = C.plane(fun, rs, domain, "surface", "descend.plot.slice_path or trajectories")
     if ax is None:
         import matplotlib.pyplot as plt
 
