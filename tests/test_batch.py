@@ -81,6 +81,45 @@ def test_batch_history_pads_with_last_row():
     assert len(batch[short].history) == batch.nit[short] + 1
 
 
+def test_batch_history_tails_on_a_grid_and_a_pytree():
+    # Runs on a starts x learning rates grid stop at different steps: every field's
+    # rows past a run's end repeat its last row, for each leaf of a pytree x.
+    f = lambda p: jnp.sum((p["a"] - 1.0) ** 2) + 2.0 * jnp.sum(p["b"] ** 2)  # noqa: E731
+    x0s = {"a": np.array([[0.0, 3.0], [2.0, -1.0]]), "b": np.array([[[1.0]], [[0.5]]])}
+    lrs = [0.05, 0.1, 0.2]
+    batch = ds.minimize_batch(f, x0s, ds.gd, learning_rates=lrs, gtol=1e-8, history=True)
+    assert len(set(batch.nit.ravel().tolist())) > 1
+    rows = int(batch.nit.max()) + 1
+    assert batch.history.x["a"].shape == (2, 3, rows, 2)
+    assert batch.history.x["b"].shape == (2, 3, rows, 1, 1)
+    for i in range(2):
+        for j, lr in enumerate(lrs):
+            n = batch.nit[i, j]
+            single = ds.minimize(f, {k: v[i] for k, v in x0s.items()}, ds.gd(lr), gtol=1e-8)
+            for leaf, one in (("a", single.history.x["a"]), ("b", single.history.x["b"])):
+                got = batch.history.x[leaf][i, j]
+                np.testing.assert_allclose(got[: n + 1], one, rtol=1e-12, atol=1e-14)
+                np.testing.assert_array_equal(got[n:], np.broadcast_to(got[n], got[n:].shape))
+            np.testing.assert_array_equal(batch.history.steps[i, j, : n + 1], single.history.steps)
+            assert np.all(batch.history.steps[i, j, n:] == n)
+            gn = batch.history.grad_norm[i, j]
+            np.testing.assert_array_equal(gn[n:], gn[n])
+            # near the minimum the gradient cancels: x's last bits move it by ~1e-7
+            np.testing.assert_allclose(gn[n], single.grad_norm, rtol=1e-6)
+
+
+def test_batch_history_of_runs_that_all_reach_max_steps():
+    # Every run ends at step 10 (record_every 3: steps 0, 3, 6, 9, 10), as single runs do.
+    x0s = np.random.default_rng(1).normal(size=(4, 3))
+    kw = dict(max_steps=10, gtol=0.0, record_every=3)
+    batch = ds.minimize_batch(seed_quadratic, x0s, ds.gd(0.1), history=True, **kw)
+    for i in range(4):
+        single = ds.minimize(seed_quadratic, x0s[i], ds.gd(0.1), **kw)
+        np.testing.assert_array_equal(batch.history.steps[i], [0, 3, 6, 9, 10])
+        np.testing.assert_allclose(batch.history.x[i], single.history.x, rtol=1e-12)
+        np.testing.assert_allclose(batch.history.fun[i], single.history.fun, rtol=1e-12)
+
+
 def test_batch_bad_input():
     with pytest.raises(ValueError, match="learning_rates must all be positive"):
         ds.minimize_batch(seed_quadratic, STARTS, ds.gd, learning_rates=[0.1, -1.0])

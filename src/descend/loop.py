@@ -1329,23 +1329,32 @@ def finish(
     if cfg.record:
         last_row = -(-step // cfg.record_every)
         n_rows = int(np.max(last_row)) + 1
-        if np.ndim(step) == 0:  # one run: steps 0, k, 2k, ... and the last step
-            take = None
-            steps = _steps_view(n_rows, cfg.record_every, int(step))
+        nb = np.ndim(step)
+        if nb == 0 or np.all(step == step.flat[0]):
+            # One run, or runs that all stopped at the same step (max_steps, say): steps
+            # 0, k, 2k, ... and the last step, one read-only row shared by every run.
+            steps = _steps_view(n_rows, cfg.record_every, int(step.flat[0]))
+            steps = np.broadcast_to(steps, np.shape(step) + (n_rows,))
+            tail = None
         else:
             rows = np.arange(n_rows)
-            # Rows past a run's own end repeat its last row (runs stop at different steps).
-            take = np.minimum(rows, last_row[..., None])
             steps = np.minimum(rows * cfg.record_every, step[..., None])
             steps = np.where(rows <= last_row[..., None], steps, step[..., None])
+            # Rows past a run's own end repeat its last row (runs stop at different steps).
+            tail = np.nonzero(rows > last_row.reshape(-1, 1))  # (runs, rows) past the end
 
         def cut(buf: np.ndarray) -> np.ndarray:
+            """The first n_rows rows: a view of the buffer, or a copy with the tails
+            filled (a gather of every row costs 0.3 s for 1,000 runs x 4,000 steps)."""
             buf = np.asarray(buf)
-            nb = np.ndim(step)
-            if nb == 0:
-                return buf[:n_rows]
-            idx = take.reshape(take.shape + (1,) * (buf.ndim - nb - 1))
-            return np.take_along_axis(buf, idx, axis=nb)
+            out = buf[(slice(None),) * nb + (slice(0, n_rows),)]
+            if tail is None:
+                return out
+            out = out.copy()
+            flat = out.reshape((-1,) + out.shape[nb:])  # a view: (runs, rows, ...)
+            run = tail[0]
+            flat[run, tail[1]] = flat[run, last_row.reshape(-1)[run]]
+            return out
 
         names = _scalar_fields(cfg.record)
 
