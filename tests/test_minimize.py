@@ -337,6 +337,27 @@ def test_history_off_and_partial():
     np.testing.assert_allclose(r.history.fun[0], 9.75)
 
 
+@pytest.mark.parametrize("b_dtype", [np.float64, np.float32])
+def test_history_of_a_pytree_follows_the_closed_form(b_dtype):
+    # f = |a|^2 + |b|^2 + c^2: gd with lr 0.1 scales every entry by 0.8 a step. Leaves
+    # of one dtype share one history table; a float32 leaf keeps buffers of its own.
+    x0 = {"a": np.array([1.0, -2.0]), "b": np.ones((2, 2), b_dtype), "c": np.float64(3.0)}
+
+    def f(p):
+        return jnp.sum(p["a"] ** 2) + jnp.sum(p["b"].astype(jnp.float64) ** 2) + p["c"] ** 2
+
+    res = ds.minimize(f, x0, ds.gd(0.1), max_steps=6, gtol=0.0)
+    scale = 0.8 ** np.arange(7)
+    for name, leaf in x0.items():
+        got = res.history.x[name]
+        assert got.dtype == np.asarray(leaf).dtype and got.shape == (7,) + np.shape(leaf)
+        want = scale.reshape((7,) + (1,) * np.ndim(leaf)) * np.asarray(leaf, np.float64)
+        np.testing.assert_allclose(got, want, rtol=1e-6 if b_dtype == np.float32 else 1e-14)
+    grad_norm = 2 * np.sqrt(1 + 4 + 4 + 9) * scale  # |grad f| = 2 |x|
+    np.testing.assert_allclose(res.history.grad_norm, grad_norm, rtol=1e-6)
+    np.testing.assert_allclose(res.history.fun, (1 + 4 + 4 + 9) * scale**2, rtol=1e-6)
+
+
 def test_history_budget_is_checked_before_running():
     with pytest.raises(ValueError, match=r"history would need .* GiB.*record_every"):
         ds.minimize(lambda x: jnp.sum(x**2), jnp.ones(100_000), max_steps=10_000)

@@ -220,12 +220,14 @@ def _write(
     ss: Any,
     active: Any = None,
 ) -> dict:
-    """Write one history row: x into its own buffers, the scalars as one row of a table.
+    """Write one history row: x and the scalars as one row of a table (see _history).
 
-    One (rows, k) table instead of k vectors means one in-place update per step; with
-    separate vectors XLA:CPU sometimes fuses the scalar producers into an update that
-    then sweeps the whole buffer (seen with adam: 20x slower steps). Where ``active``
-    is False the row keeps what it holds (a stopped run in a fast block).
+    One table instead of a buffer per field means one in-place update per step (each
+    update is a kernel of its own: a few ns in a small run's loop, a few us in a
+    batch's); with separate vectors XLA:CPU sometimes fuses the scalar producers into
+    an update that then sweeps the whole buffer (seen with adam: 20x slower steps).
+    Where ``active`` is False the row keeps what it holds (a stopped run in a fast
+    block).
     """
     import jax
     import jax.numpy as jnp
@@ -236,15 +238,20 @@ def _write(
             value = jnp.where(active, value, lax.dynamic_index_in_dim(buf, row, 0, False))
         return lax.dynamic_update_index_in_dim(buf, value, row, 0)
 
+    # gn and ss come squared (see _tree_sq); the history holds the norms. The root
+    # here is off the loop's test, and saves the host a pass over the rows.
+    values = {"fun": f, "grad_norm": gn, "step_size": ss}
+    values = {n: (v if n == "fun" else jnp.sqrt(v)) for n, v in values.items() if n in names}
     out = dict(hist)
+    if "table" in hist:  # x's entries, then the scalars: one row, one update a step
+        table = hist["table"]
+        entries = [l.reshape(-1).astype(table.dtype) for l in jax.tree.leaves(x)]
+        scalars = [values[n].astype(table.dtype).reshape(1) for n in names]
+        out["table"] = put(table, jnp.concatenate(entries + scalars))
     if "x" in hist:
         out["x"] = jax.tree.map(put, hist["x"], x)
     if "scalars" in hist:
         table = hist["scalars"]
-        # gn and ss come squared (see _tree_sq); the history holds the norms. The
-        # root here is off the loop's test, and saves the host a pass over the rows.
-        values = {"fun": f, "grad_norm": gn, "step_size": ss}
-        values = {n: (v if n == "fun" else jnp.sqrt(v)) for n, v in values.items() if n in names}
         out["scalars"] = put(table, jnp.stack([values[n].astype(table.dtype) for n in names]))
     return out
 
@@ -260,21 +267,35 @@ def _row(step: Any, record_every: int) -> Any:
     return lax.div(step + (record_every - 1), step.dtype.type(record_every))
 
 
+def _history(cfg: Config, x0: Any, dtype: Any) -> dict:
+    """The history buffers, zeros: {"table": (rows, x's entries + scalars)} where every
+    leaf of x has f's dtype; otherwise {"x": x's leaves with rows first, "scalars":
+    (rows, scalars)}. A field not recorded has no columns."""
+    import jax
+    import jax.numpy as jnp
+
+    names = _scalar_fields(cfg.record)
+    leaves = jax.tree.leaves(x0) if "x" in cfg.record else []
+    if leaves and all(l.dtype == dtype for l in leaves):
+        width = sum(l.size for l in leaves) + len(names)
+        return {"table": jnp.zeros((cfg.rows, width), dtype)}
+    hist: dict = {}
+    if leaves:
+        hist["x"] = jax.tree.map(lambda l: jnp.zeros((cfg.rows,) + l.shape, l.dtype), x0)
+    if names:
+        hist["scalars"] = jnp.zeros((cfg.rows, len(names)), dtype)
+    return hist
+
+
 def _init(cfg: Config, x0: Any, hyper: Any, args: tuple, tols: Tolerances) -> State:
     """Evaluate the start point, allocate the history and decide if we are done already."""
-    import jax
     import jax.numpy as jnp
 
     f, g = cfg.objective(x0, args)
     gn = _tree_sq(g).astype(f.dtype)
     zero = jnp.zeros((), f.dtype)
-    hist: dict = {}
-    if "x" in cfg.record:
-        hist["x"] = jax.tree.map(lambda l: jnp.zeros((cfg.rows,) + l.shape, l.dtype), x0)
     names = _scalar_fields(cfg.record)
-    if names:
-        hist["scalars"] = jnp.zeros((cfg.rows, len(names)), f.dtype)
-    hist = _write(hist, names, 0, x0, f, gn, zero)
+    hist = _write(_history(cfg, x0, f.dtype), names, 0, x0, f, gn, zero)
     step = jnp.int32(0)
     status = stopping.status_code(
         f=f, f_prev=f, f0=f, grad_norm=gn, step_size=zero, step=step, **tols._asdict()
@@ -1357,15 +1378,16 @@ def finish(
             return out
 
         names = _scalar_fields(cfg.record)
+        x_rows, scalars = _history_columns(s.hist, s.x, np.ndim(step))
 
         def column(name: str) -> np.ndarray | None:
             if name not in names:
                 return None
-            return cut(np.asarray(s.hist["scalars"])[..., names.index(name)])
+            return cut(scalars[..., names.index(name)])
 
         hist = History(
             steps=steps.astype(np.int64, copy=False),
-            x=jax.tree.map(cut, s.hist["x"]) if "x" in cfg.record else None,
+            x=jax.tree.map(cut, x_rows) if "x" in cfg.record else None,
             fun=column("fun"),
             grad_norm=column("grad_norm"),
             step_size=column("step_size"),
@@ -1403,6 +1425,26 @@ def finish(
         message=messages,  # a Messages: call it for the array
         history=hist,
     )
+
+
+def _history_columns(hist: dict, x: Any, batch_ndim: int) -> tuple[Any, np.ndarray | None]:
+    """The history's x (x's structure, each leaf with the rows axis after the batch
+    axes) and scalars (rows, k), as numpy views of the buffers of :func:`_history`."""
+    import jax
+
+    if "table" not in hist:
+        scalars = np.asarray(hist["scalars"]) if "scalars" in hist else None
+        return hist.get("x"), scalars
+    table = np.asarray(hist["table"])
+    lead = table.shape[: batch_ndim + 1]  # batch axes, rows
+    leaves, treedef = jax.tree.flatten(x)
+    out, at = [], 0
+    for leaf in leaves:
+        shape = np.shape(leaf)[batch_ndim:]
+        size = int(np.prod(shape, dtype=np.int64))
+        out.append(table[..., at : at + size].reshape(lead + shape))
+        at += size
+    return jax.tree.unflatten(treedef, out), table[..., at:]
 
 
 @functools.lru_cache(maxsize=16)
