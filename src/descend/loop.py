@@ -386,6 +386,45 @@ def _run_chunk(
     )
 
 
+def _run_chunk_batched(
+    cfg: Config,
+    s: State,
+    hyper: Any,
+    args: tuple,
+    tols: Tolerances,
+    stop_at: Any,
+    hyper_batched: bool,
+) -> State:
+    """:func:`_run_chunk` for a batch of runs (leading axis), written out by hand.
+
+    ``vmap`` of the while-loop would step every run while any runs, keeping finished
+    runs with a select on every carried array at every step, the history included:
+    a pass over the whole history each step (16 s instead of 14 ms for 1,000 runs of
+    1,000 steps that stop at different steps). Here the select leaves the history
+    out, and each run's step leaves its own history alone once it has stopped.
+    """
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+
+    step = jax.vmap(_step, in_axes=(None, 0, 0 if hyper_batched else None, None, None, 0))
+
+    def running(c: State) -> Any:
+        return (c.status == stopping.RUNNING) & (c.step < stop_at)
+
+    def body(c: State) -> State:
+        on = running(c)
+        new = step(cfg, c, hyper, args, tols, on)
+
+        def pick(a: Any, b: Any) -> Any:
+            return jnp.where(on.reshape(on.shape + (1,) * (a.ndim - on.ndim)), a, b)
+
+        kept = jax.tree.map(pick, new._replace(hist={}), c._replace(hist={}))
+        return kept._replace(hist=new.hist)
+
+    return lax.while_loop(lambda c: jnp.any(running(c)), body, s)
+
+
 class _Lean(NamedTuple):
     """The carry of :func:`_lean_chunk`: iterate ``k``, not evaluated yet."""
 
@@ -691,7 +730,7 @@ def _fast_chunk(
     block, exact = _fast_block, _run_chunk
     if batched:
         block = jax.vmap(_fast_block, in_axes=(None, 0, h, None, None, None, None, 0))
-        exact = jax.vmap(_run_chunk, in_axes=(None, 0, h, None, None, None))
+        exact = functools.partial(_run_chunk_batched, hyper_batched=hyper_batched)
 
     def where_running(s: State) -> tuple[Any, Any]:
         running = s.status == stopping.RUNNING
@@ -775,7 +814,7 @@ def _compiled(batched: bool, hyper_batched: bool) -> tuple[Callable, Callable, C
     if batched:
         h = 0 if hyper_batched else None
         init = jax.vmap(_init, in_axes=(None, 0, h, None, None))
-        slow = jax.vmap(_run_chunk, in_axes=(None, 0, h, None, None, None))
+        slow = functools.partial(_run_chunk_batched, hyper_batched=hyper_batched)
     fast = functools.partial(_fast_chunk, batched=batched, hyper_batched=hyper_batched)
 
     def chunk(cfg: Config, s: State, hyper: Any, args: tuple, tols: Any, stop_at: Any) -> State:
