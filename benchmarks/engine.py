@@ -23,6 +23,9 @@ B2 batch     10,000 runs (100 starts x 100 learning rates in logspace(-3, -0.5))
              firing: learning rates in logspace(-3, -2)), for the quadratic as
              written above (indexing) and as ``jnp.sum(c * (w - m)**2)``, each vs
              its own bare loop.
+             Also for information, a batch's full history: 1,000 runs (100 starts x 10
+             learning rates in logspace(-2, -0.5)), gtol = 1e-8, so the runs stop at
+             different steps (25 to about 1,000), with history=True vs history=False.
 B3 large     f(w) = sum(a * (w-1)^2), 10,000,000 parameters, 20 steps, history of f
              only, rules off (tolerances 0; divergence and nan still checked); gd(0.1)
              and adam(0.01). descend vs the bare loop (grad + update)
@@ -440,6 +443,30 @@ def bench_batch_rules_on(sz: Sizes) -> list[Row]:
     return rows
 
 
+def bench_batch_history(sz: Sizes) -> list[Row]:
+    starts = jnp.asarray(np.random.default_rng(0).normal(size=(sz.batch_starts, 3)))
+    lrs = np.logspace(-2, -0.5, max(sz.batch_lrs // 10, 2))
+
+    def call(history: bool) -> Callable[[], Any]:
+        return lambda: ds.minimize_batch(
+            quadratic, starts, ds.gd, learning_rates=lrs, history=history, gtol=1e-8
+        )
+
+    res = call(True)()
+    label = f"B2 batch history, {res.nit.size:,} runs of {res.nit.min()} to {res.nit.max()} steps"
+    t = best_times({"on": call(True), "off": call(False)}, sz.batch_repeats)
+    return [
+        Row(
+            label,
+            "descend minimize_batch, history=True",
+            f"{t['on'] * 1e3:.1f} ms/call",
+            f"{t['on'] / t['off']:.2f}x history=False",
+            "(info)",
+        ),
+        Row(label, "descend minimize_batch, history=False", f"{t['off'] * 1e3:.1f} ms/call"),
+    ]
+
+
 # --------------------------------------------------------------------------- B3 large
 def weighted_squares(w: jax.Array, a: jax.Array) -> jax.Array:
     return jnp.sum(a * (w - 1.0) ** 2)
@@ -593,6 +620,7 @@ def main(argv: list[str] | None = None) -> None:
         log("B2 batch ...")
         rows += bench_batch(sz)
         rows += bench_batch_rules_on(sz)
+        rows += bench_batch_history(sz)
     if "B3" in only:
         log("B3 large ...")
         copy_e2e, copy_marg = copy_bandwidth(sz.large_n, sz.large_steps, sz.large_repeats)
