@@ -339,3 +339,25 @@ def test_float32_gradient_of_float64_start_overflows_as_in_a_single_run():
     batch = ds.minimize_batch(f, x0[None], ds.gd, learning_rates=[1e-19], **opts)
     single = ds.minimize(f, x0, ds.gd(1e-19), **opts)
     assert (batch.status[0, 0], batch.nit[0, 0]) == (single.status, single.nit) == ("nonfinite", 2)
+
+
+def test_batch_with_a_line_search_equals_single_runs():
+    # L-BFGS needs value and value_fn: the batch takes the step-by-step loop, whose runs
+    # stop at their own steps and keep their own history.
+    import optax
+
+    starts = np.array([[-1.2, 1.0], [0.5, 0.5], [2.0, -1.0]])
+    rosen = ds.functions.get("rosenbrock")
+    kw = dict(gtol=1e-8, max_steps=200, history=True)
+    batch = ds.minimize_batch(rosen, starts, optax.lbfgs(), **kw)
+    assert len(set(batch.nit.tolist())) > 1
+    for i, x0 in enumerate(starts):
+        single = ds.minimize(rosen, x0, optax.lbfgs(), **kw)
+        assert (batch.status[i], batch.nit[i], batch.nfev[i]) == (
+            single.status,
+            single.nit,
+            single.nfev,
+        )
+        np.testing.assert_allclose(batch.x[i], [1.0, 1.0], atol=1e-7)
+        np.testing.assert_allclose(batch[i].history.x, single.history.x, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(batch[i].history.fun, single.history.fun, rtol=1e-10, atol=1e-20)
