@@ -1410,18 +1410,22 @@ def finish(
             ragged = True
 
         def cut(buf: Any) -> np.ndarray:
-            """The first n_rows rows: a view of the buffer, or, where runs stopped at
+            """The first n_rows rows, read-only: a view of the buffer (a copy if that
+            would keep a buffer over twice as long alive), or, where runs stopped at
             different steps, a copy in which rows past a run's end repeat its last row
             (a gather of every row took 0.3 s for 1,000 runs x 4,000 steps)."""
             buf = np.asarray(buf)
             out = buf[(slice(None),) * nb + (slice(0, n_rows),)]
-            if not ragged:
+            if not ragged and 2 * n_rows > buf.shape[nb]:
                 return out
             out = out.copy()
-            flat = out.reshape((-1,) + out.shape[nb:])  # a view: (runs, rows, ...)
-            for run, last in enumerate(last_row.reshape(-1).tolist()):
-                if last < n_rows - 1:
-                    flat[run, last + 1 :] = flat[run, last]
+            if ragged:
+                flat = out.reshape((-1,) + out.shape[nb:])  # a view: (runs, rows, ...)
+                lasts, group = np.unique(last_row.reshape(-1), return_inverse=True)
+                for i, last in enumerate(lasts.tolist()[:-1]):  # the longest runs: no tail
+                    runs = np.flatnonzero(group == i)
+                    flat[runs, last + 1 :] = flat[runs, last][:, None]
+            out.flags.writeable = False
             return out
 
         # One cut of the whole table (x and the scalars), then views of its columns.
