@@ -386,6 +386,17 @@ def _run_chunk(
     )
 
 
+def _where_runs(on: Any, new: Any, old: Any) -> Any:
+    """Per run (the leading axis of every leaf): ``new`` where ``on``, else ``old``."""
+    import jax
+    import jax.numpy as jnp
+
+    def pick(a: Any, b: Any) -> Any:
+        return jnp.where(on.reshape(on.shape + (1,) * (a.ndim - on.ndim)), a, b)
+
+    return jax.tree.map(pick, new, old)
+
+
 def _run_chunk_batched(
     cfg: Config,
     s: State,
@@ -417,10 +428,7 @@ def _run_chunk_batched(
         on = running(c)
         new = step(cfg, c._replace(hist={}), hyper, args, tols)
 
-        def pick(a: Any, b: Any) -> Any:
-            return jnp.where(on.reshape(on.shape + (1,) * (a.ndim - on.ndim)), a, b)
-
-        kept = jax.tree.map(pick, new, c._replace(hist={}))
+        kept = _where_runs(on, new, c._replace(hist={}))
         # The runs still running are all at the same step: their rows are one row of
         # the batch, an update in place rather than a scatter of one row per run.
         row = _row(jnp.max(jnp.where(on, new.step, 0)), cfg.record_every)
@@ -768,12 +776,7 @@ def _fast_chunk(
             return exact(cfg, core._replace(hist=new.hist), hyper, args, tols, k0 + n)
 
         def keep(core: State) -> State:
-            def pick(a: Any, b: Any) -> Any:
-                return jnp.where(
-                    running.reshape(running.shape + (1,) * (a.ndim - running.ndim)), a, b
-                )
-
-            return jax.tree.map(pick, new._replace(hist={}), core)._replace(hist=new.hist)
+            return _where_runs(running, new._replace(hist={}), core)._replace(hist=new.hist)
 
         event = jnp.any(running & ended)
         # Blocks double while nothing happens (fewer block ends to pay for) and shrink
