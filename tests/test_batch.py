@@ -203,16 +203,20 @@ def test_fast_batch_stops_each_run_where_a_single_run_stops(rules, chunk_size):
             assert batch.message[i, j].split(";")[0] == single.message.split(";")[0]
 
 
-def test_fast_batch_catches_a_divergence_that_comes_back():
-    # f jumps above f0 + 5 * max(|f0|, 1) at x = 3 only; gd(1) walks 0, 1, ..., 6 and
+# Blocks step in pairs (then one more step when the count is odd): a stop on either
+# step of a pair, or on the odd one, must be seen.
+@pytest.mark.parametrize("at", [1, 2, 3, 4, 5, 6])
+@pytest.mark.parametrize("chunk_size", [6, 7, None])
+def test_fast_batch_catches_a_divergence_that_comes_back(at, chunk_size):
+    # f jumps above f0 + 5 * max(|f0|, 1) at x = at only; gd(1) walks 0, 1, ..., 8 and
     # would leave the bump behind by the end of any block.
-    bump = lambda x: -0.0 * x[0] + 100.0 * jnp.exp(-((x[0] - 3.0) ** 2) * 50.0) - x[0]  # noqa: E731
+    bump = lambda x: 100.0 * jnp.exp(-((x[0] - at) ** 2) * 50.0) - x[0]  # noqa: E731
     starts = np.array([[0.0], [0.5]])
-    batch = ds.minimize_batch(
-        bump, starts, ds.gd(1.0), gtol=0.0, diverge_factor=5.0, max_steps=6, chunk_size=6
-    )
-    assert batch.status[0] == "diverged" and batch.nit[0] == 3
-    single = ds.minimize(bump, starts[1], ds.gd(1.0), gtol=0.0, diverge_factor=5.0, max_steps=6)
+    kw = dict(gtol=0.0, diverge_factor=5.0, max_steps=8)
+    batch = ds.minimize_batch(bump, starts, ds.gd(1.0), chunk_size=chunk_size, **kw)
+    assert batch.status[0] == "diverged" and batch.nit[0] == at
+    np.testing.assert_allclose(batch.x[0], [float(at)])
+    single = ds.minimize(bump, starts[1], ds.gd(1.0), **kw)
     assert (batch.status[1], batch.nit[1]) == (single.status, single.nit)
 
 

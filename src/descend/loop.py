@@ -581,7 +581,8 @@ def _fast_block(
     ``max_steps``) exactly when the step-by-step loop would have run through it;
     otherwise :func:`_fast_chunk` replays it with that loop. The loop carries x, the
     optimizer state and the history (f with ftol, the step norm when recorded), so
-    XLA emits it as one kernel with no per-step statuses or freezing of runs.
+    XLA emits a step as one kernel with no per-step statuses or freezing of runs; it
+    takes two steps an iteration, so that x is updated in place (see ``pair``).
     """
     import jax
     import jax.numpy as jnp
@@ -677,9 +678,9 @@ def _fast_block(
         ss = _tree_sq(updates).astype(dtype) if need_ss else None
         return gn, ss
 
-    def body(i: Any, c: tuple) -> tuple:
+    def one(k: Any, c: tuple) -> tuple:
+        """Step k of the block: row and rules at x_k, then x_{k+1} (poisoned if one fires)."""
         x, opt_state, f_prev, ss_prev, hist = c
-        k = k0 + i
         f, g = cfg.objective(x, args)
         updates, opt_state = opt.update(g, opt_state, x)
         # As in _step: keeps XLA:CPU from recomputing the update inside the consumers.
@@ -704,7 +705,24 @@ def _fast_block(
         s.step_size if keep_ss else zero,
         s.hist,
     )
-    x, opt_state, f_prev, ss_prev, hist = lax.fori_loop(0, n - 1, body, start)
+
+    def pair(i: Any, c: tuple) -> tuple:
+        *c, y_prev = c
+        x, *rest = one(k0 + 2 * i, tuple(c))
+        # 0 * y_prev (the last pair's middle iterate, carried only for this) makes the
+        # middle iterate a loop variable that XLA updates in place, and the second step
+        # writes x_{k+2} over x_k. A loop of single steps copies x every step instead:
+        # the update cannot overwrite the x it reads through the gradient (a copy and
+        # two more kernels a step; 15-20% of a step for 10,000 runs of 3 parameters).
+        y = jax.tree.map(lambda a, b: a + 0 * b, x, y_prev)
+        return (*one(k0 + 2 * i + 1, (y, *rest)), y)
+
+    m = n - 1  # steps in the loop: pairs, then one more if m is odd
+    *c, _ = lax.fori_loop(0, m // 2, pair, (*start, s.x))
+    # A loop of 0 or 1 steps, not a cond: a cond's pass-through branch would copy the
+    # history.
+    c = lax.fori_loop(0, m % 2, lambda i, c: one(k0 + m - 1, c), tuple(c))
+    x, opt_state, f_prev, ss_prev, hist = c
     # The last step in full by _step, after the row and the rules at its start
     # x_{k0+n-1} (xtol there is the rule on the loop's last step, checked in the loop).
     k = k0 + n - 1
