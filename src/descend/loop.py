@@ -707,18 +707,19 @@ def _fast_block(
     )
 
     def pair(i: Any, c: tuple) -> tuple:
-        *c, y_prev = c
-        x, *rest = one(k0 + 2 * i, tuple(c))
-        # 0 * y_prev (the last pair's middle iterate, carried only for this) makes the
+        *c, mid_prev = c
+        y, opt_state, f_prev, ss_prev, hist = one(k0 + 2 * i, tuple(c))
+        # 0 * mid_prev (the last pair's middle values, carried only for this) makes the
         # middle iterate a loop variable that XLA updates in place, and the second step
         # writes x_{k+2} over x_k. A loop of single steps copies x every step instead:
         # the update cannot overwrite the x it reads through the gradient (a copy and
         # two more kernels a step; 15-20% of a step for 10,000 runs of 3 parameters).
-        y = jax.tree.map(lambda a, b: a + 0 * b, x, y_prev)
-        return (*one(k0 + 2 * i + 1, (y, *rest)), y)
+        mid = jax.tree.map(lambda a, b: a + 0 * b, (y, f_prev, ss_prev), mid_prev)
+        y, f_prev, ss_prev = mid
+        return (*one(k0 + 2 * i + 1, (y, opt_state, f_prev, ss_prev, hist)), mid)
 
     m = n - 1  # steps in the loop: pairs, then one more if m is odd
-    *c, _ = lax.fori_loop(0, m // 2, pair, (*start, s.x))
+    *c, _ = lax.fori_loop(0, m // 2, pair, (*start, (s.x, start[2], start[3])))
     # A loop of 0 or 1 steps, not a cond: a cond's pass-through branch would copy the
     # history.
     c = lax.fori_loop(0, m % 2, lambda i, c: one(k0 + m - 1, c), tuple(c))
