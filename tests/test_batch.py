@@ -283,6 +283,23 @@ def test_fast_batch_stops_when_the_gradient_norm_overflows():
     np.testing.assert_allclose(batch.x[0], single.x)
 
 
+@pytest.mark.parametrize("chunk_size", [4, 6, 8])
+def test_fast_batch_records_an_overflowing_step_norm_as_inf(chunk_size):
+    # float32 steps of 5e19: x stays finite (0, B, 0, B, ...; f = 0 at both), but the
+    # squared step norm 2.5e39 is inf; no rule fires, so only the history shows it.
+    c, lr = np.float32(5e18), 10.0
+    b = lr * c
+    f = lambda x: c * (jnp.abs(x[0] - b / 2) - b / 2)  # noqa: E731
+    starts = np.zeros((2, 1), np.float32)
+    kw = dict(max_steps=8, history=("step_size",))
+    batch = ds.minimize_batch(f, starts, ds.gd(lr), chunk_size=chunk_size, **kw)
+    single = ds.minimize(f, starts[0], ds.gd(lr), **kw)
+    np.testing.assert_array_equal(single.history.step_size, [0.0] + [np.inf] * 8)
+    for i in range(2):
+        assert (batch.status[i], batch.nit[i]) == (single.status, single.nit)
+        np.testing.assert_array_equal(batch.history.step_size[i], single.history.step_size)
+
+
 def test_batch_result_pickles_before_and_after_its_messages_are_read():
     import pickle
 
