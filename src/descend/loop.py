@@ -745,12 +745,11 @@ def _keep_with(a: Any, b: Any) -> Any:
     """``a``, made to read ``b`` entry by entry: ``a`` exactly, or nan where ``b`` is nan.
 
     The clip keeps an infinite ``b`` from turning ``a`` into nan: a squared step norm
-    may overflow to inf while x stays finite, and its history row must say inf.
+    may overflow to inf while x stays finite, and its history row must say inf. (Both
+    are floating: x's leaves, f and the squared step norm.)
     """
     import jax.numpy as jnp
 
-    if not jnp.issubdtype(a.dtype, jnp.inexact):
-        return a
     return a + 0 * jnp.clip(b, -1, 1)
 
 
