@@ -35,7 +35,7 @@ def test_bad_x0(x0, exc, match):
         (
             lambda: ds.momentum("fast"),
             TypeError,
-            "learning_rate must be a positive number or an optax schedule",
+            "learning_rate must be a positive number, an optax schedule or 'auto'",
         ),
         (lambda: ds.momentum(0.1, beta=1.5), ValueError, r"beta must be in \[0, 1\)"),
         (lambda: ds.adam(0.1, b2=1.0), ValueError, r"b2 must be in \[0, 1\)"),

@@ -13,7 +13,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-from matplotlib.colors import LogNorm, to_rgb
+from matplotlib.colors import LogNorm, to_rgb, to_rgba
 from PIL import Image
 
 import descend as ds
@@ -177,6 +177,70 @@ def test_contour_refuses_what_it_cannot_draw(seed_run):
         dp.contour("booth", no_history)
     with pytest.raises(ValueError, match="labels"):
         dp.contour("booth", ds.minimize("booth", [0.0, 0.0], ds.gd(0.05)), labels=["a", "b"])
+
+
+# --------------------------------------------------------------------------- one run, one colour
+
+
+def run_colors(*axes) -> dict:
+    """label -> the set of RGBA colours its lines and legend entries carry on ``axes``
+    (lines labelled ``_...`` are markers, not runs)."""
+    seen: dict = {}
+    for ax in axes:
+        legend = ax.get_legend()
+        handles = list(zip(legend.legend_handles, legend.get_texts())) if legend else []
+        pairs = [(ln, ln.get_label()) for ln in ax.get_lines()]
+        pairs += [(h, t.get_text()) for h, t in handles if hasattr(h, "get_color")]
+        for line, label in pairs:
+            if not label.startswith("_") and line.get_linestyle() != "None":
+                seen.setdefault(label, set()).add(to_rgba(line.get_color()))
+    return seen
+
+
+@pytest.fixture(scope="module")
+def compare_runs():
+    """What `descend compare rosenbrock --optimizers gd,momentum,adam` runs, shortened."""
+    start = [-1.5, 2.0]
+    opts = {"gd lr=0.001": ds.gd(0.001), "momentum lr=0.001": ds.momentum(0.001),
+            "adam lr=0.01": ds.adam(0.01)}  # fmt: skip
+    results = [ds.minimize("rosenbrock", start, o, max_steps=60) for o in opts.values()]
+    return results, list(opts)
+
+
+def test_compare_figure_gives_each_run_one_colour_and_label_in_every_panel(compare_runs):
+    results, labels = compare_runs
+    # the figure `descend compare --plot` draws: contour, loss and gradient norm side by side
+    fig = plt.figure(figsize=(16.8, 4.8), layout="constrained")
+    axs = fig.subplots(1, 3)
+    dp.contour("rosenbrock", results, ax=axs[0], labels=labels, title="Rosenbrock")
+    dp.loss_curves(results, labels=labels, axes=axs[1:])
+    for ax in axs:
+        assert set(run_colors(ax)) == set(labels), ax.get_title()
+    colors = run_colors(*axs)
+    assert all(len(c) == 1 for c in colors.values()), colors
+    assert len({next(iter(c)) for c in colors.values()}) == 3, "three runs, three colours"
+    # the start and end markers on the contour wear their run's colour too
+    for marker in ("_start", "_end"):
+        faces = [to_rgba(ln.get_markerfacecolor()) for ln in axs[0].get_lines()
+                 if ln.get_label() == marker]  # fmt: skip
+        assert faces == [next(iter(colors[label])) for label in labels[: len(faces)]]
+        assert len(faces) >= 1
+
+
+def test_a_run_keeps_its_colour_and_label_from_one_picture_to_the_next(himmelblau_runs):
+    # default labels ("start i: status, N steps") and colours, picture by picture
+    pictures = {
+        "contour": dp.contour("himmelblau", himmelblau_runs, resolution=40).axes[:1],
+        "loss": dp.loss_curves(himmelblau_runs).axes[:2],
+        "surface": dp.surface("himmelblau", himmelblau_runs, resolution=20).axes[:1],
+        "slice": dp.slice_path("himmelblau", himmelblau_runs, resolution=40).axes[:1],
+    }
+    per_picture = {name: run_colors(*axs) for name, axs in pictures.items()}
+    expected = per_picture["contour"]
+    assert len(expected) == 2 and all(len(c) == 1 for c in expected.values())
+    assert len(set().union(*expected.values())) == 2
+    for name, colors in per_picture.items():
+        assert colors == expected, name
 
 
 # --------------------------------------------------------------------------- learning rates

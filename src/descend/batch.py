@@ -135,6 +135,7 @@ def _check_learning_rates(learning_rates: Any) -> np.ndarray:
     return lrs
 
 
+@loop.interruptible
 def minimize_batch(
     fun: Callable[..., Any],
     x0s: Any,
@@ -215,6 +216,8 @@ def minimize_batch(
         opt = loop.resolve_optimizer(
             optimizer if optimizer is not None else loop._default_optimizer()
         )
+        # learning_rate="auto": chosen at the first start, one rate for every run.
+        opt, _ = loop.choose_learning_rate(opt, objective, first, args)
         make = loop._fixed(opt)
         extra = loop.needs_extra_args(opt, first)
         shape = (n_starts,)

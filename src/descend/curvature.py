@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["largest_algebraic_eigenvalue"]
+__all__ = ["largest_algebraic_eigenvalue", "curvatures"]
 
 
 def _hvp(objective: Any, x: Any, args: tuple) -> tuple[Callable[[Any], Any], Any]:
@@ -61,8 +61,21 @@ def largest_algebraic_eigenvalue(
     Power iteration finds the eigenvalue of largest magnitude; if that one is negative,
     a second run on ``H - lambda I`` (all eigenvalues shifted to >= 0) finds the top.
     """
+    return curvatures(objective, x, args, iters=iters, rtol=rtol, seed=seed)[0]
+
+
+def curvatures(
+    objective: Any,
+    x: Any,
+    args: tuple = (),
+    *,
+    iters: int = 1000,
+    rtol: float = 1e-9,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """The largest Hessian eigenvalue at ``x`` and the largest in magnitude (its sign kept)."""
     hvp, flat = _hvp(objective, x, args)
     lam = _power(hvp, flat, 0.0, iters, rtol, seed)
     if lam >= 0 or not np.isfinite(lam):
-        return lam
-    return _power(hvp, flat, lam, iters, rtol, seed + 1) + lam
+        return lam, lam
+    return _power(hvp, flat, lam, iters, rtol, seed + 1) + lam, lam

@@ -595,10 +595,13 @@ def _fast_block(
     dtype = s.f.dtype
     bound = tols.diverge_factor * jnp.maximum(jnp.abs(f0), 1.0)
     big = jnp.finfo(dtype).max
-    # f - f0 > bound (diverged) implies f > hi, whatever the rounding: 16 ulps of room.
-    hi = (f0 + bound) - 16 * jnp.finfo(dtype).eps * (jnp.abs(f0) + bound)
+    # f - f0 > bound (diverged) implies f > hi, and f0 - f > bound (unbounded) implies
+    # f < lo, whatever the rounding: 16 ulps of room.
+    slack = 16 * jnp.finfo(dtype).eps * (jnp.abs(f0) + bound)
+    hi = (f0 + bound) - slack
     hi = jnp.where(jnp.isfinite(hi), hi, big)
-    lo = -big
+    lo = (f0 - bound) + slack
+    lo = jnp.where(jnp.isfinite(lo), lo, -big)
     n_params = max(sum(l.size for l in jax.tree.leaves(s.x)), 1)
 
     def g_max(dtype: Any) -> float:
@@ -644,7 +647,7 @@ def _fast_block(
             # fires; |g| plus that per-run term stays <= g_max exactly when nothing
             # fires. (Adding 0 f to the per-run term, not to each entry, saves an
             # operation per entry: XLA recomputes the per-run terms for each entry.)
-            extra = at_or_above(f, hi) + 0 * f
+            extra = at_or_above(f, hi) + at_or_above(-f, -lo) + 0 * f
             if "gtol" in cfg.rules:
                 extra = extra + at_or_above(-gn, -(tols.gtol * tols.gtol))
             if "xtol" in cfg.rules and ss_next is not None:
@@ -655,8 +658,8 @@ def _fast_block(
             return jax.tree.map(
                 lambda l, gl: jnp.where(jnp.abs(gl) + extra <= gm, l, jnp.nan), x, g
             )
-        # Inside [lo, hi]: finite and not diverged (hi errs low, so a run near the
-        # bound is replayed rather than missed); nan is outside any interval.
+        # Inside [lo, hi]: finite, not diverged, not unbounded (the bounds err inward,
+        # so a run near one is replayed rather than missed); nan is outside any interval.
         ok = (f <= hi) & (f >= lo)
         if "gtol" in cfg.rules:
             ok = ok & ~(gn <= tols.gtol * tols.gtol)  # squared norms
@@ -828,8 +831,9 @@ def enable_compilation_cache() -> None:
 
     Compiling a loop takes 0.1-0.3 s, as long as the run itself for small problems;
     the cache makes the second start of a script or the CLI fast. It lives in
-    ``$XDG_CACHE_HOME/descend/jax`` (default ``~/.cache/descend/jax``). Left alone if
-    the user configured a cache already; ``DESCEND_CACHE=0`` turns it off.
+    ``$DESCEND_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/descend/jax`` (default
+    ``~/.cache/descend/jax``). Left alone if the user configured a JAX cache already;
+    ``DESCEND_CACHE=0`` turns it off.
     """
     import os
 
@@ -840,7 +844,7 @@ def enable_compilation_cache() -> None:
     if jax.config.jax_compilation_cache_dir:
         return
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    path = os.path.join(root, "descend", "jax")
+    path = os.environ.get("DESCEND_CACHE_DIR") or os.path.join(root, "descend", "jax")
     try:
         os.makedirs(path, exist_ok=True)
     except OSError:
@@ -945,12 +949,14 @@ def prepare_x0(x0: Any, name: str = "x0") -> Any:
 
 
 def resolve_optimizer(optimizer: Any) -> Any:
-    """An optax transformation from a transformation, a name or a factory."""
-    from .optimizers import get_optimizer
+    """An optax transformation (or an AutoRate) from a transformation, a name or a factory."""
+    from .optimizers import AutoRate, get_optimizer
 
     if isinstance(optimizer, str):
         return get_optimizer(optimizer)()
-    if hasattr(optimizer, "init") and hasattr(optimizer, "update"):
+    if isinstance(optimizer, AutoRate) or (
+        hasattr(optimizer, "init") and hasattr(optimizer, "update")
+    ):
         return optimizer
     if callable(optimizer):
         return resolve_optimizer(optimizer())
@@ -958,6 +964,20 @@ def resolve_optimizer(optimizer: Any) -> Any:
         "optimizer must be an optax GradientTransformation (e.g. ds.gd(0.1)), "
         f"an optimizer name or a factory, got {type(optimizer).__name__}"
     )
+
+
+def choose_learning_rate(
+    optimizer: Any, objective: Objective, x0: Any, args: tuple
+) -> tuple[Any, Any]:
+    """The optax transformation to run, and the learning rate chosen for it (or None).
+
+    An optimizer made with ``learning_rate="auto"`` gets its rate from f at x0 here.
+    """
+    from .optimizers import AutoRate
+
+    if isinstance(optimizer, AutoRate):
+        return optimizer.build(objective, x0, args)
+    return optimizer, None
 
 
 _EXTRA_ARGS: dict = {}  # (optimizer, signature of x0) -> needs extra args
@@ -1139,14 +1159,32 @@ _WARM: set = set()  # loops already compiled, keyed by config and signature
 
 
 class _SigintFlag:
-    """Turns Ctrl-C into a flag checked between chunks, so no buffer is left half-donated."""
+    """Turns Ctrl-C into a flag the driver reads between chunks.
+
+    Installed when a run is entered, before anything is traced or compiled, so a
+    Ctrl-C at any moment (tracing, compiling, stepping) ends the run with status
+    ``interrupted`` instead of a ``KeyboardInterrupt`` from inside JAX, and no buffer
+    is left half-donated. Nested runs (a replay inside a run) share the outer flag.
+    Only the main thread receives signals; elsewhere the flag never goes up.
+    """
+
+    _local = threading.local()  # the flag of the run this thread is in
 
     def __init__(self) -> None:
         self.hit = False
         self._old: Any = None
+        self._outer: _SigintFlag | None = None
 
     def __enter__(self) -> _SigintFlag:
-        if threading.current_thread() is threading.main_thread():
+        self._outer = getattr(self._local, "flag", None)
+        if self._outer is not None:
+            return self._outer
+        self._local.flag = self
+        # A process that ignores SIGINT (started in the background) keeps ignoring it.
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+        ):
             try:
                 self._old = signal.signal(signal.SIGINT, self._handler)
             except ValueError:  # not allowed here (e.g. embedded interpreter)
@@ -1157,8 +1195,27 @@ class _SigintFlag:
         self.hit = True
 
     def __exit__(self, *exc: Any) -> None:
+        if self._outer is not None:
+            return
+        self._local.flag = None
         if self._old is not None:
             signal.signal(signal.SIGINT, self._old)
+
+    @classmethod
+    def current(cls) -> _SigintFlag:
+        """The flag of the run this thread is in (a fresh one outside any run)."""
+        return getattr(cls._local, "flag", None) or cls()
+
+
+def interruptible(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run ``fn`` (an entry point such as ``minimize``) under one Ctrl-C flag."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with _SigintFlag():
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 class Progress:
@@ -1229,6 +1286,7 @@ def drive(
     import jax
     import jax.numpy as jnp
 
+    sigint = _SigintFlag.current()  # installed by the entry point (@interruptible)
     init_fn, chunk_fn, start_fn = _compiled(batched, hyper_batched)
     interactive = callback is not None or progress
     target = 0.1 if interactive else 0.5  # seconds per chunk
@@ -1255,54 +1313,57 @@ def drive(
         # A zero-step call compiles the loop, so chunk timing below measures only steps.
         warm = run(state, 0)
         jax.block_until_ready(warm.status)
-        state = state if fresh else warm  # a fresh run starts again: init is cheap
+        # A fresh run starts again (init is cheap), unless Ctrl-C came while compiling.
+        state = state if fresh and not sigint.hit else warm
         if key is not None:
             _WARM.add(key)
+    if sigint.hit and isinstance(state, Fresh):
+        # Ctrl-C while checking or tracing: the result is the start, f and gradient there.
+        state = init_fn(cfg, state.x0, hyper, args, tols)
     compile_time = time.perf_counter() - t0
     bar = Progress(max_steps, progress)
     done_at = 0
     final_code: int | None = None
     run_start = time.perf_counter()
     try:
-        with _SigintFlag() as sigint:
-            while True:
-                stop_at = min(done_at + size, max_steps)
-                steps_run = stop_at - done_at
-                t_chunk = time.perf_counter()
-                state = run(state, stop_at)
-                done_at = stop_at
-                if done_at >= max_steps:
-                    break  # no need to wait for the status here: finish() fetches it
-                step, status = jax.device_get((state.step, state.status))
-                elapsed = time.perf_counter() - t_chunk
-                if not (np.asarray(status) == stopping.RUNNING).any():
+        while True:
+            if sigint.hit:
+                final_code = stopping.CODES[Status.INTERRUPTED]
+                break
+            stop_at = min(done_at + size, max_steps)
+            steps_run = stop_at - done_at
+            t_chunk = time.perf_counter()
+            state = run(state, stop_at)
+            done_at = stop_at
+            if done_at >= max_steps:
+                break  # no need to wait for the status here: finish() fetches it
+            step, status = jax.device_get((state.step, state.status))
+            elapsed = time.perf_counter() - t_chunk
+            if not (np.asarray(status) == stopping.RUNNING).any():
+                break
+            if sigint.hit:
+                final_code = stopping.CODES[Status.INTERRUPTED]
+                break
+            if progress:
+                f = np.asarray(jax.device_get(state.f))
+                g = np.sqrt(np.asarray(jax.device_get(state.grad_norm)))
+                bar.update(int(np.max(step)), f"f {np.min(f):.4g}  |grad| {np.min(g):.2e}")
+            if callback is not None:
+                try:
+                    callback(snapshot(state))
+                except StopIteration:
+                    final_code = stopping.CODES[Status.STOPPED]
                     break
-                if sigint.hit:
+                except KeyboardInterrupt:
                     final_code = stopping.CODES[Status.INTERRUPTED]
                     break
-                if progress:
-                    f = np.asarray(jax.device_get(state.f))
-                    g = np.sqrt(np.asarray(jax.device_get(state.grad_norm)))
-                    bar.update(int(np.max(step)), f"f {np.min(f):.4g}  |grad| {np.min(g):.2e}")
-                if callback is not None:
-                    try:
-                        callback(snapshot(state))
-                    except StopIteration:
-                        final_code = stopping.CODES[Status.STOPPED]
-                        break
-                    except KeyboardInterrupt:
-                        final_code = stopping.CODES[Status.INTERRUPTED]
-                        break
-                if sigint.hit:
-                    final_code = stopping.CODES[Status.INTERRUPTED]
-                    break
-                if chunk_size is None:
-                    # Aim for ~target seconds per chunk: each chunk costs a dispatch
-                    # (~0.1 ms), so few, long chunks; with a bar or callback grow
-                    # geometrically so the first updates come quickly.
-                    per_step = max(elapsed, 1e-6) / max(steps_run, 1)
-                    want = max(int(target / per_step), 1)
-                    size = min(size * 2, want) if interactive else want
+            if chunk_size is None:
+                # Aim for ~target seconds per chunk: each chunk costs a dispatch
+                # (~0.1 ms), so few, long chunks; with a bar or callback grow
+                # geometrically so the first updates come quickly.
+                per_step = max(elapsed, 1e-6) / max(steps_run, 1)
+                want = max(int(target / per_step), 1)
+                size = min(size * 2, want) if interactive else want
     finally:
         if progress:
             f = np.asarray(jax.device_get(state.f))
@@ -1585,6 +1646,7 @@ def _eval_batched(obj: Objective, x: Any, args: tuple, batch_ndim: int) -> tuple
 
 
 # --------------------------------------------------------------------------- minimize
+@interruptible
 def minimize(
     fun: Callable[..., Any],
     x0: Any,
@@ -1628,7 +1690,8 @@ def minimize(
         Integers become floats; float32 input runs in float32, anything else in float64.
       optimizer: an optax ``GradientTransformation`` (``ds.gd(0.1)``, ``ds.adam(1e-2)``,
         ``optax.lbfgs()``...) or a name (``"adam"``, with its default learning rate).
-        Defaults to ``ds.gd(0.1)``.
+        Defaults to ``ds.gd()``, whose learning rate ``"auto"`` is 1/L, L the largest
+        curvature of f at x0 (``Result.learning_rate`` says what was chosen).
       args: extra arguments passed to ``fun`` (and ``grad``), as in scipy.
       grad: None for automatic differentiation, a function ``grad(x, *args)`` returning
         a pytree like ``x``, or ``"numeric"`` for central finite differences of a
@@ -1678,6 +1741,7 @@ def minimize(
     args = _check_args(args)
     optimizer = resolve_optimizer(optimizer if optimizer is not None else _default_optimizer())
     check_objective(objective, x0, args)
+    optimizer, rate = choose_learning_rate(optimizer, objective, x0, args)
     record = history_fields(history)
     rows = history_rows(max_steps, record_every)
     check_max_history_bytes(max_history_bytes)
@@ -1749,12 +1813,14 @@ def minimize(
         nfev=int(fields["nfev"]),
         status=fields["status"].item(),
         success=bool(fields["success"]),
-        message=str(fields["message"]().item()),
+        message=_with_direction(str(fields["message"]().item()), fields, x0)
+        + _local_note(objective, fields, x0),
         history=fields["history"],
         objective=objective,
         args=args,
         wall_time=time.perf_counter() - t_run - compile_time - init_time,
         compile_time=compile_time + init_time,
+        learning_rate=rate,
     )
     if throw and not result.success:
         raise RuntimeError(f"minimize did not converge: {result.message}")
@@ -1796,6 +1862,37 @@ def _replay(
     )
 
 
+def _with_direction(message: str, fields: dict, x0: Any) -> str:
+    """An unbounded run's message, with the direction f kept falling along."""
+    if fields["status"].item() is not Status.UNBOUNDED:
+        return message
+    import jax
+
+    flat = lambda t: np.concatenate([np.ravel(l) for l in jax.tree.leaves(t)])  # noqa: E731
+    d = flat(fields["x"]) - flat(x0)
+    norm = float(np.linalg.norm(d))
+    if not np.isfinite(norm) or norm == 0:
+        return message
+    d = d / norm
+    shown = ", ".join(f"{v:.3g}" if abs(v) >= 5e-4 else "0" for v in d[:6])
+    more = ", ..." if d.size > 6 else ""
+    return message.replace(
+        "f looks unbounded below", f"f looks unbounded below along the direction ({shown}{more})", 1
+    )
+
+
+def _local_note(objective: Objective, fields: dict, x0: Any) -> str:
+    """For a built-in function that converged above its known global minimum: say so."""
+    lower = getattr(objective.fun, "lower_minimum", None)
+    if lower is None or not bool(fields["success"]):
+        return ""
+    m = lower(float(fields["fun"]), _tree_size(x0))
+    if m is None:
+        return ""
+    where = ", ".join(f"{v:.6g}" for v in m.x)
+    return f"; a local minimum: the global minimum is f = {m.f:.6g} at ({where})"
+
+
 def _snapshot(s: State) -> Result:
     import jax
 
@@ -1830,7 +1927,7 @@ def _tree_size(x: Any) -> int:
 def _default_optimizer() -> Any:
     from .optimizers import gd
 
-    return gd(0.1)
+    return gd()  # learning rate "auto": 1/L at the start
 
 
 def _check_args(args: Any) -> tuple:

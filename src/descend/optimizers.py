@@ -8,15 +8,37 @@ searches, which receive ``value``, ``grad`` and ``value_fn``.
 
 Results are cached on the hyperparameters, so ``gd(0.1)`` twice is the same object
 and a second ``minimize`` reuses the compiled loop.
+
+``learning_rate="auto"`` (the default of ``gd``, ``momentum`` and ``nesterov``) picks
+the learning rate when a run starts, from the problem (:func:`auto_learning_rate`):
+
+* ``gd``: :math:`1/L`, where :math:`L` is the largest curvature (Hessian eigenvalue) at
+  the start. Gradient descent on a quadratic diverges above :math:`2/L`; :math:`1/L`
+  is the classic safe step (Nesterov's *Introductory Lectures*, section 1.2.3).
+* ``momentum`` and ``nesterov``: :math:`(1 - \beta)/L`. The velocity sums past
+  gradients, so a steady step is :math:`\eta/(1-\beta)` times the gradient: this is
+  gd's :math:`1/L` again. (On a quadratic :math:`1/L` itself is stable, but on
+  curved landscapes the tenfold longer steps of :math:`\beta = 0.9` overshoot.)
+* ``adagrad``, ``rmsprop``, ``adam``, ``adamw``: their usual fixed default (0.1 for
+  adagrad, 0.01 for the others). They divide by a running size of the gradient, so a
+  step moves each coordinate by about the learning rate whatever the curvature: it
+  sets a length, not a stability limit.
+
+Where f curves down in every direction at the start, :math:`L` is the size of the
+largest (negative) curvature; where it has no curvature, or JAX cannot differentiate
+it twice, gd and the momentum methods fall back to 0.1 (times :math:`1 - \beta`).
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import numbers
 from collections.abc import Callable
-from typing import Any, Union
+from typing import Any, NamedTuple, Union
+
+import numpy as np
 
 __all__ = [
     "gd",
@@ -28,10 +50,97 @@ __all__ = [
     "adamw",
     "OPTIMIZERS",
     "get_optimizer",
+    "AUTO",
+    "AutoRate",
+    "LearningRateChoice",
+    "auto_learning_rate",
 ]
 
 Schedule = Callable[[Any], Any]
-LearningRate = Union[float, Schedule]
+LearningRate = Union[float, Schedule, str]
+AUTO = "auto"
+# Used when curvature gives no scale (f flat or linear at the start, or not twice
+# differentiable by JAX).
+FALLBACK_LEARNING_RATE = 0.1
+
+
+class LearningRateChoice(NamedTuple):
+    """A learning rate chosen by ``learning_rate="auto"``, and the rule that chose it."""
+
+    value: float
+    rule: str  # e.g. "1/L at the start (L = 87.3, the largest curvature there)"
+
+    def __str__(self) -> str:
+        return f"{self.value:.4g} = {self.rule}"
+
+
+class AutoRate(NamedTuple):
+    """An optimizer whose learning rate is chosen from the problem when a run starts.
+
+    ``ds.gd()`` (or ``ds.gd("auto")``) returns one; :func:`descend.minimize` calls
+    :meth:`build` with its function and start. ``factory`` is ``gd``, ``momentum``...
+    and ``hyper`` its other hyperparameters.
+    """
+
+    factory: Callable[..., Any]
+    hyper: tuple[tuple[str, Any], ...] = ()
+
+    def choose(self, fun: Any, x0: Any, args: tuple = ()) -> LearningRateChoice:
+        return auto_learning_rate(self.factory.__name__, fun, x0, args, **dict(self.hyper))
+
+    def build(self, fun: Any, x0: Any, args: tuple = ()) -> tuple[Any, LearningRateChoice]:
+        """The optax transformation with the chosen learning rate, and the choice."""
+        choice = self.choose(fun, x0, args)
+        return self.factory(choice.value, **dict(self.hyper)), choice
+
+
+def auto_learning_rate(
+    name: str, fun: Any, x0: Any, args: tuple = (), **hyper: Any
+) -> LearningRateChoice:
+    """The learning rate ``learning_rate="auto"`` picks for optimizer ``name`` at ``x0``.
+
+    The rules are in this module's docstring: 1/L for gd, (1 - beta)/L for momentum
+    and nesterov, the usual fixed default for the adaptive methods.
+    """
+    factory = get_optimizer(name)
+    if name not in _CURVATURE_BASED:
+        value = float(inspect.signature(factory).parameters["learning_rate"].default)
+        return LearningRateChoice(value, f"{name}'s default (adaptive steps: about lr a coordinate)")
+    beta = 0.0 if name == "gd" else float(hyper.get("beta", 0.9))
+    numerator = "1" if name == "gd" else f"(1 - {beta:g})"
+    top, biggest = _curvatures(fun, x0, args)
+    if np.isfinite(top) and top > 0:
+        L, where = top, "the largest curvature there"
+    elif np.isfinite(biggest) and biggest != 0:
+        L, where = abs(biggest), "f curves down there; the size of its largest curvature"
+    else:
+        why = "no curvature at the start" if np.isfinite(top) else "curvature unavailable"
+        rule = f"{FALLBACK_LEARNING_RATE:g}" + ("" if name == "gd" else f" * {numerator}")
+        return LearningRateChoice(FALLBACK_LEARNING_RATE * (1 - beta), f"{rule}: {why}")
+    return LearningRateChoice((1 - beta) / L, f"{numerator}/L at the start (L = {L:.4g}, {where})")
+
+
+def _curvatures(fun: Any, x0: Any, args: tuple) -> tuple[float, float]:
+    """(largest, largest in size) Hessian eigenvalue at x0; nan where JAX cannot tell."""
+    from .curvature import curvatures
+
+    try:
+        return curvatures(fun, x0, tuple(args))
+    except Exception:  # noqa: BLE001 - e.g. a numpy function JAX cannot trace
+        return float("nan"), float("nan")
+
+
+_CURVATURE_BASED = ("gd", "momentum", "nesterov")
+
+
+def _is_auto(learning_rate: Any) -> bool:
+    return isinstance(learning_rate, str) and learning_rate == AUTO
+
+
+def _auto(factory: Callable[..., Any], **hyper: Any) -> AutoRate:
+    # Checks the other hyperparameters now, with a stand-in rate, not when the run starts.
+    factory(1.0, **hyper)
+    return AutoRate(factory, tuple(sorted(hyper.items())))
 
 
 def _is_tracer(v: Any) -> bool:
@@ -53,7 +162,7 @@ def check_learning_rate(learning_rate: Any, name: str = "learning_rate") -> Any:
                 raise TypeError
         except TypeError:
             raise TypeError(
-                f"{name} must be a positive number or an optax schedule, "
+                f"{name} must be a positive number, an optax schedule or 'auto', "
                 f"got {type(learning_rate).__name__} {learning_rate!r}"
             ) from None
     if not math.isfinite(learning_rate) or learning_rate <= 0:
@@ -88,11 +197,12 @@ def _cached(factory: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @_cached
-def gd(learning_rate: LearningRate = 0.1) -> Any:
+def gd(learning_rate: LearningRate = AUTO) -> Any:
     r"""Plain gradient descent: :math:`w_{t+1} = w_t - \eta \nabla f(w_t)`.
 
     Args:
-      learning_rate: the step size :math:`\eta` (> 0), or an optax schedule.
+      learning_rate: the step size :math:`\eta` (> 0), an optax schedule, or ``"auto"``:
+        :math:`1/L` from the curvature at the start (see the module docstring).
 
     Example:
       >>> import descend as ds
@@ -100,39 +210,47 @@ def gd(learning_rate: LearningRate = 0.1) -> Any:
     """
     import optax
 
+    if _is_auto(learning_rate):
+        return _auto(gd)
     return optax.sgd(check_learning_rate(learning_rate))
 
 
 @_cached
-def momentum(learning_rate: LearningRate = 0.01, beta: float = 0.9) -> Any:
+def momentum(learning_rate: LearningRate = AUTO, beta: float = 0.9) -> Any:
     r"""Heavy-ball momentum (Polyak, 1964).
 
     .. math:: v_{t+1} = \beta v_t + \nabla f(w_t), \qquad w_{t+1} = w_t - \eta v_{t+1}
 
     Args:
-      learning_rate: :math:`\eta` (> 0) or a schedule.
+      learning_rate: :math:`\eta` (> 0), a schedule, or ``"auto"``: :math:`(1 - \beta)/L`
+        from the curvature at the start (see the module docstring).
       beta: the momentum coefficient :math:`\beta \in [0, 1)`.
     """
     import optax
 
     _check_unit(beta, "beta")
+    if _is_auto(learning_rate):
+        return _auto(momentum, beta=beta)
     return optax.sgd(check_learning_rate(learning_rate), momentum=beta)
 
 
 @_cached
-def nesterov(learning_rate: LearningRate = 0.01, beta: float = 0.9) -> Any:
+def nesterov(learning_rate: LearningRate = AUTO, beta: float = 0.9) -> Any:
     r"""Nesterov accelerated gradient, in the form optax and PyTorch use.
 
     .. math:: v_{t+1} = \beta v_t + \nabla f(w_t), \qquad
               w_{t+1} = w_t - \eta (\nabla f(w_t) + \beta v_{t+1})
 
     Args:
-      learning_rate: :math:`\eta` (> 0) or a schedule.
+      learning_rate: :math:`\eta` (> 0), a schedule, or ``"auto"``: :math:`(1 - \beta)/L`
+        from the curvature at the start (see the module docstring).
       beta: the momentum coefficient :math:`\beta \in [0, 1)`.
     """
     import optax
 
     _check_unit(beta, "beta")
+    if _is_auto(learning_rate):
+        return _auto(nesterov, beta=beta)
     return optax.sgd(check_learning_rate(learning_rate), momentum=beta, nesterov=True)
 
 
@@ -158,6 +276,8 @@ def adagrad(
         raise ValueError(
             "initial_accumulator_value must be >= 0, got " f"{initial_accumulator_value!r}"
         )
+    if _is_auto(learning_rate):
+        return _auto(adagrad, initial_accumulator_value=initial_accumulator_value, eps=eps)
     return optax.adagrad(
         check_learning_rate(learning_rate),
         initial_accumulator_value=initial_accumulator_value,
@@ -173,7 +293,7 @@ def rmsprop(learning_rate: LearningRate = 0.01, decay: float = 0.9, eps: float =
               w_{t+1} = w_t - \eta\, g_t / (\sqrt{s_{t+1}} + \epsilon)
 
     Args:
-      learning_rate: :math:`\eta` (> 0) or a schedule.
+      learning_rate: :math:`\eta` (> 0), a schedule, or ``"auto"`` (0.01).
       decay: :math:`\rho \in [0, 1)`.
       eps: :math:`\epsilon > 0`.
     """
@@ -181,6 +301,8 @@ def rmsprop(learning_rate: LearningRate = 0.01, decay: float = 0.9, eps: float =
 
     _check_unit(decay, "decay")
     _check_positive(eps, "eps")
+    if _is_auto(learning_rate):
+        return _auto(rmsprop, decay=decay, eps=eps)
     return optax.rmsprop(
         check_learning_rate(learning_rate), decay=decay, eps=eps, eps_in_sqrt=False
     )
@@ -202,6 +324,8 @@ def adam(
     _check_unit(b1, "b1")
     _check_unit(b2, "b2")
     _check_positive(eps, "eps")
+    if _is_auto(learning_rate):
+        return _auto(adam, b1=b1, b2=b2, eps=eps)
     return optax.adam(check_learning_rate(learning_rate), b1=b1, b2=b2, eps=eps)
 
 
@@ -226,6 +350,8 @@ def adamw(
     _check_positive(eps, "eps")
     if not isinstance(weight_decay, numbers.Real) or not weight_decay >= 0:
         raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+    if _is_auto(learning_rate):
+        return _auto(adamw, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay)
     return optax.adamw(
         check_learning_rate(learning_rate), b1=b1, b2=b2, eps=eps, weight_decay=weight_decay
     )

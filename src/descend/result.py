@@ -88,6 +88,9 @@ class Result:
       history: a :class:`History`, or ``None`` with ``history=False``.
       wall_time: seconds spent in the run (compilation included in ``compile_time``).
       compile_time: seconds spent compiling (0 when the compiled loop was reused).
+      learning_rate: with ``learning_rate="auto"`` (the default of ``ds.gd()``), the
+        :class:`~descend.optimizers.LearningRateChoice` made at the start: its
+        ``value`` and the ``rule`` that chose it; None when the optimizer had one.
     """
 
     x: Any
@@ -102,6 +105,7 @@ class Result:
     history: History | None = None
     wall_time: float = 0.0
     compile_time: float = 0.0
+    learning_rate: Any = None
     objective: Any = dataclasses.field(default=None, repr=False, compare=False)
     args: tuple = dataclasses.field(default=(), repr=False, compare=False)
 
@@ -149,6 +153,8 @@ class Result:
             ("history", repr(self.history)),
             ("wall_time", f"{self.wall_time:.4f} s"),
         ]
+        if self.learning_rate is not None:
+            rows.insert(2, ("learning_rate", str(self.learning_rate)))
         w = max(len(k) for k, _ in rows)
         return "Result(\n" + "\n".join(f"  {k:>{w}}: {v}" for k, v in rows) + "\n)"
 

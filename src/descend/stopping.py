@@ -2,7 +2,7 @@
 
 Each rule is a small pure function of scalars that returns whether it fires; the
 driver combines them in a fixed order of precedence (``nonfinite``, ``diverged``,
-``gtol``, ``xtol``, ``ftol``, ``max_steps``) so one step has exactly one reason.
+``unbounded``, ``gtol``, ``xtol``, ``ftol``, ``max_steps``) so one step has exactly one reason.
 A tolerance of 0 turns its rule off.
 """
 
@@ -23,6 +23,7 @@ class Status(str, enum.Enum):
     FTOL = "ftol"
     MAX_STEPS = "max_steps"
     DIVERGED = "diverged"
+    UNBOUNDED = "unbounded"
     NONFINITE = "nonfinite"
     STOPPED = "stopped"
     INTERRUPTED = "interrupted"
@@ -47,6 +48,7 @@ _DESCRIPTIONS = {
     Status.FTOL: "f changed by less than ftol in one step",
     Status.MAX_STEPS: "the step limit was reached before any convergence rule fired",
     Status.DIVERGED: "f grew far past its start value: the steps overshoot",
+    Status.UNBOUNDED: "f fell far below its start value: f looks unbounded below",
     Status.NONFINITE: "f or its gradient became inf or nan",
     Status.STOPPED: "the callback raised StopIteration",
     Status.INTERRUPTED: "the run was interrupted (Ctrl-C)",
@@ -63,6 +65,7 @@ CODES: dict[Status, int] = {
     Status.MAX_STEPS: 6,
     Status.STOPPED: 7,
     Status.INTERRUPTED: 8,
+    Status.UNBOUNDED: 9,
 }
 FROM_CODE: dict[int, Status] = {v: k for k, v in CODES.items()}
 
@@ -86,6 +89,7 @@ def status_code(
     The rules, in order of precedence:
       nonfinite: f or ||grad f|| is inf or nan;
       diverged:  f - f0 > diverge_factor * max(|f0|, 1);
+      unbounded: f0 - f > diverge_factor * max(|f0|, 1) (f keeps falling: no minimum);
       gtol:      ||grad f(x_k)|| <= gtol;
       xtol:      ||x_k - x_{k-1}|| <= xtol (k >= 1);
       ftol:      |f(x_k) - f(x_{k-1})| <= ftol (k >= 1);
@@ -97,7 +101,9 @@ def status_code(
 
     moved = step >= 1
     nonfinite = ~(jnp.isfinite(f) & jnp.isfinite(grad_norm))
-    diverged = (f - f0) > diverge_factor * jnp.maximum(jnp.abs(f0), 1.0)
+    bound = diverge_factor * jnp.maximum(jnp.abs(f0), 1.0)
+    diverged = (f - f0) > bound
+    unbounded = (f0 - f) > bound
     # Squared norms against squared tolerances (no square root in the loop); a tiny
     # tolerance whose square underflows to 0 then asks for a gradient of exactly 0,
     # which is what ||g|| <= gtol means in floating point.
@@ -112,6 +118,7 @@ def status_code(
         (f_done, Status.FTOL),
         (x_done, Status.XTOL),
         (g_done, Status.GTOL),
+        (unbounded, Status.UNBOUNDED),
         (diverged, Status.DIVERGED),
         (nonfinite, Status.NONFINITE),
     ):
@@ -163,6 +170,12 @@ def stop_message(
         return (
             f"diverged at step {nit}: f = {_fmt(f_stop)} grew past "
             f"f0 + {diverge_factor:.3g} * max(|f0|, 1) (f0 = {_fmt(f0)}); {hint}"
+        )
+    if status is Status.UNBOUNDED:
+        return (
+            f"f looks unbounded below: it fell to {_fmt(f_stop)} at step {nit}, more than "
+            f"{diverge_factor:.3g} * max(|f0|, 1) below f0 = {_fmt(f0)}; there is no minimum "
+            "this way, whatever the learning rate"
         )
     if status is Status.NONFINITE:
         what = (

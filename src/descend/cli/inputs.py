@@ -8,7 +8,6 @@ Only the standard library is imported at module level (``descend --help`` stays 
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
 import os
 import re
@@ -20,9 +19,6 @@ import click
 # Formulas start at 1.0 in every variable: 0 is a stationary point of many hand-written
 # formulas (x**2 + y**2, x*y, ...), where gradient descent would stop before moving.
 FORMULA_START = 1.0
-# Built-ins start a fifth of the way into their plotting domain: off the symmetric
-# centre, where many test functions have their minimum or a stationary point.
-DOMAIN_FRACTION = 0.2
 # A bare name is looked up, anything else parsed (the rule of descend.functions.resolve).
 _LOOKS_LIKE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9 _-]*$")
 
@@ -214,9 +210,7 @@ def default_start(problem: Problem) -> list[float]:
     """Where a run starts when --start is not given (see the module constants)."""
     if not problem.builtin:
         return [FORMULA_START] * problem.dim
-    if problem.label == "seed-quadratic":
-        return [0.0] * problem.dim  # the seed notes' own start
-    return [lo + DOMAIN_FRACTION * (hi - lo) for lo, hi in problem.fun.domain(problem.dim)]
+    return list(problem.fun.start(problem.dim))  # the registry's start point
 
 
 def problem_and_start(spec: str, start: str | None) -> tuple[Problem, list[float]]:
@@ -237,9 +231,19 @@ def optimizer_factory(name: str, option: str = "--optimizer") -> Any:
         raise InputError(f"{option}: {msg}") from None
 
 
-def default_learning_rate(factory: Any) -> float:
-    """The factory's own default (gd 0.1, adam 0.01, ...)."""
-    return float(inspect.signature(factory).parameters["learning_rate"].default)
+def learning_rate(factory: Any, fun: Any, x0: list[float], lr: float | None) -> tuple[float, str]:
+    """``--lr`` as given, or the optimizer's choice for ``learning_rate="auto"`` at x0.
+
+    Returns the rate and how it was chosen ("" when given), for the printed settings.
+    """
+    if lr is not None:
+        return positive(lr, "--lr"), ""
+    import numpy as np
+
+    from descend.optimizers import auto_learning_rate
+
+    choice = auto_learning_rate(factory.__name__, fun, np.asarray(x0, np.float64))
+    return choice.value, choice.rule
 
 
 def parse_optimizer_list(text: str) -> list[str]:

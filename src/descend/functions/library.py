@@ -20,6 +20,13 @@ Sources, cited per function:
   Evolutionary Computation 14(1), 2006.
 * [CEC05] P. N. Suganthan et al., "Problem definitions and evaluation criteria for the
   CEC 2005 special session on real-parameter optimization", 2005.
+* [MGH81] J. J. Moré, B. S. Garbow, K. E. Hillstrom, "Testing unconstrained
+  optimization software", ACM Trans. Math. Software 7(1), 1981: standard start points.
+
+Each function also has a default start point (:meth:`TestFunction.start`): [MGH81]'s
+where it has one, else a fifth of the way into the plotting domain (three-hump camel:
+(-1.5, -1.5), where plain gradient descent with a learning rate from the curvature at
+the start reaches the global minimum instead of circling it).
 
 ``import jax.numpy`` happens inside each function so that importing this module (and
 listing names) does not load JAX.
@@ -43,6 +50,9 @@ __all__ = [
     "get",
     "names",
 ]
+
+# Default starts lie this far into the plotting domain (see TestFunction.start).
+START_FRACTION = 0.2
 
 Pair = tuple[float, float]
 # A plotting domain: one (lo, hi) pair for every coordinate, a tuple of pairs (one per
@@ -89,6 +99,8 @@ class TestFunction:
         minima_fn: All known minima for dimension ``n``.
         notes: One line on what the function teaches.
         min_dim: Smallest allowed dimension when ``dim`` is None.
+        start_fn: The standard start point for dimension ``n``; None for the default,
+            a fifth of the way into the plotting domain; use :meth:`start`.
     """
 
     name: str
@@ -102,6 +114,7 @@ class TestFunction:
     minima_fn: Callable[[int], tuple[Minimum, ...]]
     notes: str = ""
     min_dim: int = 1
+    start_fn: Callable[[int], tuple[float, ...]] | None = None
 
     __test__ = False  # the name starts with "Test"; keep pytest from collecting it
 
@@ -139,6 +152,16 @@ class TestFunction:
             b = (b,) * n  # one pair for every coordinate
         return tuple((float(lo), float(hi)) for lo, hi in b)
 
+    def start(self, n: int | None = None) -> tuple[float, ...]:
+        """Where runs start by default (the command line, the explorer): the function's
+        standard start point where the literature has one, else a fifth of the way into
+        the plotting domain in each coordinate (off the symmetric centre, where many
+        test functions have their minimum or a stationary point)."""
+        n = self._n(n)
+        if self.start_fn is not None:
+            return tuple(float(v) for v in self.start_fn(n))
+        return tuple(lo + START_FRACTION * (hi - lo) for lo, hi in self.domain(n))
+
     def minima(self, n: int | None = None) -> tuple[Minimum, ...]:
         """All known minima for dimension ``n``: global ones first, then local by value."""
         found = self.minima_fn(self._n(n))
@@ -147,6 +170,14 @@ class TestFunction:
     def global_minima(self, n: int | None = None) -> tuple[Minimum, ...]:
         """The known global minima for dimension ``n`` (empty if unbounded below)."""
         return tuple(m for m in self.minima(n) if m.kind == "global")
+
+    def lower_minimum(self, f: float, n: int | None = None) -> Minimum | None:
+        """A known global minimum below ``f`` (beyond rounding), or None if none is lower."""
+        best = self.global_minima(n)
+        if not best or not math.isfinite(f):
+            return None
+        m = best[0]
+        return m if f > m.f + 1e-6 * max(1.0, abs(m.f)) else None
 
     def local_minima(self, n: int | None = None) -> tuple[Minimum, ...]:
         """The known local, non-global minima for dimension ``n``."""
@@ -399,6 +430,7 @@ _FUNCTIONS: tuple[TestFunction, ...] = (
         bounds=(-3.0, 3.0),
         # The course's seed notes: minimum 0 where each square vanishes.
         minima_fn=_fixed(_at((1.0, -2.0, 0.5), 0.0)),
+        start_fn=lambda n: (0.0,) * n,  # the seed notes start at the origin
         notes="the first example: a convex, axis-aligned bowl; one minimum, read off the "
         "formula, that every start reaches",
     ),
@@ -426,6 +458,8 @@ _FUNCTIONS: tuple[TestFunction, ...] = (
         default_dim=2,
         bounds=(-2.0, 2.0),
         minima_fn=_rosenbrock_minima,
+        # [MGH81]'s start for the extended Rosenbrock function, (-1.2, 1) repeated.
+        start_fn=lambda n: tuple(-1.2 if i % 2 == 0 else 1.0 for i in range(n)),
         notes="a narrow curved valley: finding it is easy, following it to (1, ..., 1) is "
         "slow; for 4 <= n <= 7 also one local minimum near (-1, 1, ..., 1)",
         min_dim=2,
@@ -440,6 +474,7 @@ _FUNCTIONS: tuple[TestFunction, ...] = (
         default_dim=2,
         bounds=(-4.5, 4.5),  # [SB]
         minima_fn=_fixed(_at((3.0, 0.5), 0.0)),  # [JY13], [SB]
+        start_fn=lambda n: (1.0, 1.0),  # [MGH81]
         notes="flat plateaus and steep walls: gradients vary over orders of magnitude",
     ),
     TestFunction(
@@ -505,6 +540,9 @@ _FUNCTIONS: tuple[TestFunction, ...] = (
             _at((-1.7475523458302888, 0.8737761729151444), 0.29863844223686076, "local"),
         ),
         notes="one global and two local minima: a start on a side hump stays there",
+        # The curvature at the domain's default start, (-1.2, -1.2), is half that at the
+        # minimum, so 1/L from there overshoots it for ever; start where it is larger.
+        start_fn=lambda n: (-1.5, -1.5),
     ),
     TestFunction(
         name="six-hump-camel",

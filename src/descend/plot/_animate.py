@@ -95,7 +95,7 @@ def animate(
         (line,) = ax.plot([], [], "-o", color=r.color, lw=1.6, ms=3, zorder=4, label=r.label)
         (head,) = ax.plot([], [], "o", ms=9, mfc=r.color, mec="black", zorder=6)
         (curve,) = ax_loss.plot(
-            [], [], color=r.color if r.color != "#ffffff" else "black", lw=1.8, label=r.label
+            [], [], color=r.color, lw=1.8, label=r.label, path_effects=C.on_white(1.8)
         )
         moving.append((r, p, y, line, head, curve))
     _loss_frame(ax_loss, rs, [m[2] for m in moving], ylabel)

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-# Path colours: saturated and light, so they read on every part of viridis.
+# Run colours, in every picture: saturated and light, so they read on every part of
+# viridis; on white axes the lines get a dark edge (:func:`on_white`).
 PATH_COLORS = (
     "#ff2d2d",  # red
     "#ff9f1c",  # orange
@@ -109,7 +110,8 @@ def evaluate(f: Callable[..., Any], points: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- runs
 @dataclasses.dataclass(frozen=True)
 class Run:
-    """One run to draw: its Result, legend label, colour and path (steps x parameters)."""
+    """One run to draw: its Result, legend label, colour (both from :func:`run_styles`)
+    and path (steps x parameters; no columns when only f was asked for)."""
 
     result: Any
     label: str
@@ -191,29 +193,55 @@ def _collect(runs: Any) -> list[tuple[Any, str | None]]:
     )
 
 
-def as_runs(runs: Any, labels: Sequence[str] | None = None) -> list[Run]:
-    """Normalize ``runs`` to :class:`Run` s with labels (default ``"{status}, {nit} steps"``,
-    prefixed by the learning rate for a learning-rate grid) and colours."""
-    pairs = _collect(runs)
+def run_styles(
+    pairs: Sequence[tuple[Any, str | None]], labels: Sequence[str] | None = None
+) -> list[tuple[str, str]]:
+    """Each run's ``(colour, legend label)``, from its place in the list and its label.
+
+    The one place a run gets them, so the same list of runs looks the same in every
+    panel of every picture. ``pairs`` are (Result, label prefix) as :func:`as_runs`
+    collects them; the default label is ``"{status}, {nit} steps"``, after the prefix
+    (the start and learning rate of a batch's run).
+    """
     if labels is not None:
         labels = list(labels)
         if len(labels) != len(pairs):
             raise ValueError(f"labels has {len(labels)} entries for {len(pairs)} runs")
     out = []
     for i, (res, prefix) in enumerate(pairs):
-        status = status_text(res)
-        default = f"{status}, {res.nit} steps"
+        default = f"{status_text(res)}, {res.nit} steps"
         label = labels[i] if labels is not None else (f"{prefix}: {default}" if prefix else default)
-        out.append(
-            Run(
-                result=res,
-                label=str(label),
-                color=PATH_COLORS[i % len(PATH_COLORS)],
-                path=flat_path(res),
-                status=status,
-            )
-        )
+        out.append((PATH_COLORS[i % len(PATH_COLORS)], str(label)))
     return out
+
+
+def as_runs(runs: Any, labels: Sequence[str] | None = None, *, paths: bool = True) -> list[Run]:
+    """Normalize ``runs`` to :class:`Run` s, styled by :func:`run_styles`.
+
+    ``paths=False`` is for pictures of f alone: a run recorded without x is accepted.
+    """
+    pairs = _collect(runs)
+    styles = run_styles(pairs, labels)
+    return [
+        Run(res, label, color, _path(res, paths), status_text(res))
+        for (res, _), (color, label) in zip(pairs, styles)
+    ]
+
+
+def _path(result: Any, required: bool) -> np.ndarray:
+    h = getattr(result, "history", None)
+    if not required and (h is None or h.x is None):
+        return np.empty((0 if h is None else len(h), 0))
+    return flat_path(result)
+
+
+def on_white(lw: float) -> list[Any]:
+    """Path effects for a run's line of width ``lw`` on white axes: a thin dark edge, so
+    the light run colours (white among them) read there in the same colour as on the
+    contour."""
+    from matplotlib import patheffects
+
+    return [patheffects.Stroke(linewidth=lw + 1.2, foreground="#303030"), patheffects.Normal()]
 
 
 def visible_path(path: np.ndarray, domain: np.ndarray, dims: Sequence[int]) -> np.ndarray:

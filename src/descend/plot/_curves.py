@@ -10,7 +10,8 @@ import numpy as np
 
 from . import _common as C
 
-# On white axes the light path colours fade; curves use matplotlib's default cycle.
+# Parameters and sweep starts (not runs: those wear C.PATH_COLORS) use matplotlib's
+# default cycle, which reads on white axes.
 CURVE_COLORS = (
     "#1f77b4",
     "#d62728",
@@ -66,11 +67,12 @@ def loss_curves(
     Returns:
       The matplotlib Figure.
     """
-    rs = _runs_with_history(runs, labels)
+    rs = _runs_with_f(runs, labels)
     fig, axs = _axes(axes, 2 if grad_norm else 1, (11.0, 4.2) if grad_norm else (6.2, 4.2))
     scale, ylabel = C.loss_scale(np.concatenate([r.fun for r in rs]))
+    style = {"lw": 1.6, "path_effects": C.on_white(1.6)}
     for r in rs:
-        axs[0].plot(r.steps, _finite(scale(r.fun)), color=r.color, lw=1.6, label=r.label)
+        axs[0].plot(r.steps, _finite(scale(r.fun)), color=r.color, label=r.label, **style)
     axs[0].set_yscale("log")
     axs[0].set_ylabel(ylabel)
     axs[0].set_title("Loss")
@@ -78,7 +80,7 @@ def loss_curves(
         for r in rs:
             g = r.grad_norm
             if g is not None:
-                axs[1].plot(r.steps, _finite(g), color=r.color, lw=1.6, label=r.label)
+                axs[1].plot(r.steps, _finite(g), color=r.color, label=r.label, **style)
         axs[1].set_yscale("log")
         axs[1].set_ylabel("‖∇f‖")
         axs[1].set_title("Gradient norm")
@@ -89,24 +91,15 @@ def loss_curves(
     return fig
 
 
-def _runs_with_history(runs: Any, labels: Sequence[str] | None) -> list[C.Run]:
-    """Like :func:`as_runs`, but a run only needs f recorded, not x."""
-    pairs = C._collect(runs)
-    if not pairs:
+def _runs_with_f(runs: Any, labels: Sequence[str] | None) -> list[C.Run]:
+    """Like :func:`C.as_runs`, but a run only needs f recorded, not x."""
+    rs = C.as_runs(runs, labels, paths=False)
+    if not rs:
         raise ValueError("no runs to draw")
-    if labels is not None and len(labels) != len(pairs):
-        raise ValueError(f"labels has {len(labels)} entries for {len(pairs)} runs")
-    out = []
-    for i, (res, prefix) in enumerate(pairs):
-        h = res.history
-        if h is None or h.fun is None:
+    for r in rs:
+        if r.result.history is None or r.result.history.fun is None:
             raise ValueError("this run has no recorded f: run it with history=True")
-        status = C.status_text(res)
-        default = f"{status}, {res.nit} steps"
-        label = labels[i] if labels is not None else (f"{prefix}: {default}" if prefix else default)
-        path = C.flat_path(res) if h.x is not None else np.empty((len(h), 0))
-        out.append(C.Run(res, str(label), CURVE_COLORS[i % 10], path, status))
-    return out
+    return rs
 
 
 def _finite(y: np.ndarray) -> np.ndarray:

@@ -587,7 +587,6 @@ def learning_rates(
         max_steps=max_steps,
     )
     rs = C.as_runs(batch)
-    rs = [C.Run(r.result, r.label, C.PATH_COLORS[0], r.path, r.status) for r in rs]
     fin = np.where(np.isfinite(batch.fun[0]), batch.fun[0], np.inf)
     center = _final_point(rs[int(np.argmin(fin))])
     why = ""

@@ -61,27 +61,26 @@ def surface(
         if not len(p):
             continue
         z = C.evaluate(f, p)
-        color = "#d62728" if r.color == C.PATH_COLORS[0] else r.color
         ax.plot(
             p[:, 0],
             p[:, 1],
             z,
             "-o",
-            color=color,
+            color=r.color,
             lw=2.0,
             ms=3,
             zorder=5,
             markevery=max(1, len(p) // 60),
             label=r.label,
         )
-        ax.plot([p[0, 0]], [p[0, 1]], [z[0]], "o", ms=9, mfc=color, mec="black", zorder=6)
+        ax.plot([p[0, 0]], [p[0, 1]], [z[0]], "o", ms=9, mfc=r.color, mec="black", zorder=6)
         ax.plot(
             [p[-1, 0]],
             [p[-1, 1]],
             [z[-1]],
             "*" if r.success else "X",
             ms=14,
-            mfc=color,
+            mfc=r.color,
             mec="black",
             zorder=6,
         )
