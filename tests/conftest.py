@@ -15,4 +15,3 @@ os.environ["DESCEND_CACHE_DIR"] = _CACHE
 os.environ.pop("JAX_COMPILATION_CACHE_DIR", None)  # a cache of the user's own: not here
 os.environ.pop("DESCEND_CACHE", None)
 atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
-

@@ -44,7 +44,9 @@ def test_momentum_auto_is_one_minus_beta_over_l(name):
     assert ref.learning_rate is None
 
 
-@pytest.mark.parametrize("name, value", [("adam", 0.01), ("adamw", 0.01), ("rmsprop", 0.01), ("adagrad", 0.1)])
+@pytest.mark.parametrize(
+    "name, value", [("adam", 0.01), ("adamw", 0.01), ("rmsprop", 0.01), ("adagrad", 0.1)]
+)
 def test_adaptive_auto_is_their_usual_default(name, value):
     res = ds.minimize(seed_quadratic, np.zeros(3), ds.get_optimizer(name)("auto"), max_steps=2)
     assert res.learning_rate.value == value
@@ -61,14 +63,48 @@ def test_auto_where_f_curves_down_or_not_at_all():
     np.testing.assert_allclose(r.x, [-0.2, -0.4])
 
 
-def test_batch_takes_the_rate_chosen_at_its_first_start():
+def test_batch_takes_the_rate_chosen_at_each_start():
     b = ds.minimize_batch(seed_quadratic, np.array([[0.0, 0, 0], [3, 1, -2]]), max_steps=1)
     # One gd step of 1/6 from each start: x - g / 6, g = (2 (x1 - 1), 4 (x2 + 2), 6 (x3 - 0.5)).
     np.testing.assert_allclose(b.x, [[1 / 3, -4 / 3, 0.5], [7 / 3, -1.0, 0.5]], rtol=1e-8)
+    np.testing.assert_allclose(b.learning_rate, [1 / 6, 1 / 6], rtol=1e-8)
+    # Rosenbrock's curvature differs from start to start: each run equals a single run.
+    starts = np.array([[0.0, 0.0], [-1.2, 1.0], [2.0, 2.0]])
+    b = ds.minimize_batch("rosenbrock", starts, max_steps=100_000)
+    for i, x0 in enumerate(starts):
+        r = ds.minimize("rosenbrock", x0, max_steps=100_000, history=False)
+        assert b.status[i] == r.status and b.nit[i] == r.nit
+        np.testing.assert_allclose(b.learning_rate[i], r.learning_rate.value, rtol=1e-6)
+    assert b.nit[1] == 48326 and b.status[1] == "gtol"  # (-1.2, 1): L = 1506 there
+    # A momentum batch gets (1 - beta)/L at each start, as single runs do.
+    b = ds.minimize_batch("rosenbrock", starts, ds.momentum(beta=0.8), max_steps=1)
+    gd_rates = [ds.minimize("rosenbrock", x0, max_steps=1).learning_rate.value for x0 in starts]
+    np.testing.assert_allclose(b.learning_rate, 0.2 * np.asarray(gd_rates), rtol=1e-6)
+
+
+def test_a_new_start_reuses_the_compiled_loop():
+    from descend import loop
+
+    ds.minimize("rosenbrock", [-1.2, 1.0], max_steps=50)  # an "auto" rate of its own
+    compiled = loop._compiled(False, False)  # init, chunk, init-then-chunk
+    before = [f._cache_size() for f in compiled]
+    r = ds.minimize("rosenbrock", [-1.0, 1.5], max_steps=50)  # another rate
+    # The rate is an input of the compiled loop, not a constant baked into it.
+    assert r.learning_rate.value != pytest.approx(1 / 1506, rel=1e-2)
+    assert [f._cache_size() for f in compiled] == before
+
+
+def test_converged_far_below_the_start_is_a_success_not_unbounded():
+    # min f = -4e8 at x = 2e4: from 0 (f0 = 0) f falls by more than 1e8 max(|f0|, 1) in
+    # its one step (lr 1/L = 1/2 lands on the minimum), yet the gradient is 0 there.
+    res = ds.minimize(lambda x: jnp.sum((x - 2e4) ** 2) - 4e8, np.zeros(1))
+    assert res.status == "gtol" and res.nit == 1 and res.fun == -4e8
 
 
 def test_auto_rejects_other_strings_and_bad_hyperparameters():
-    with pytest.raises(TypeError, match="learning_rate must be a positive number, an optax schedule or 'auto'"):
+    with pytest.raises(
+        TypeError, match="learning_rate must be a positive number, an optax schedule or 'auto'"
+    ):
         ds.gd("fast")
     with pytest.raises(ValueError, match="beta"):
         ds.momentum("auto", beta=1.5)
@@ -157,3 +193,12 @@ def test_compare_with_defaults_never_diverges(capsys, name):
         if name == "saddle" and optimizer != "adam":  # adam's steps of 0.01 fall slowly
             assert status == "unbounded"
     assert "gd, learning rate" in out and "= (1 - 0.9)/L at the start" in out
+
+
+def test_auto_for_a_black_box_function_uses_its_own_gradient():
+    # 10 |x|^2 in numpy: JAX cannot differentiate it; central differences of the numeric
+    # gradient give the Hessian 20 I, so gd takes 1/20 and lands on 0 in one step.
+    f = lambda x: 10.0 * np.sum(np.asarray(x) ** 2)  # noqa: E731
+    res = ds.minimize(f, np.array([1.0, 2.0]), grad="numeric")
+    assert res.learning_rate.value == pytest.approx(0.05, rel=1e-5)
+    assert res.status == "gtol" and np.abs(res.x).max() < 1e-4

@@ -111,7 +111,11 @@ def test_real_ctrl_c_while_stepping_returns_partial_result():
         chunk_size=40,
     )
     assert calls == [40]
-    assert res.status == "interrupted" and res.nit == 40 and "interrupted after 40 steps" in res.message
+    assert (
+        res.status == "interrupted"
+        and res.nit == 40
+        and "interrupted after 40 steps" in res.message
+    )
     np.testing.assert_array_equal(res.history.steps, [0, 10, 20, 30, 40])
     # f along the way is the closed form: gd scales x_i by (1 - 1e-9 i) each step.
     scale = (1 - 1e-9 * np.arange(1.0, 4.0)) ** res.history.steps[:, None]
@@ -224,3 +228,31 @@ def test_intermediate_results_print_and_count_line_search_evaluations():
         chunk_size=2,
     )
     assert "running" in texts[-1] and b.nit.tolist() == [6, 6]
+
+
+def test_ctrl_c_during_a_run_that_ends_in_a_replay(monkeypatch):
+    # Above KEEP_PREV_MAX_SIZE parameters a nan is answered by replaying the run to its
+    # last finite iterate; a Ctrl-C that came meanwhile must not cut the replay short.
+    import jax
+
+    from descend import loop
+
+    monkeypatch.setattr(loop, "KEEP_PREV_MAX_SIZE", 1)
+    sent = []
+
+    def once(value):  # Ctrl-C as the run meets its nan, inside the compiled loop
+        if not np.isfinite(value) and not sent:
+            sent.append(1)
+            ctrl_c()
+
+    def f(x):  # with lr 5 from (1.2, 0.8): finite at steps 0 and 1, nan at step 2
+        value = jnp.sum(x - jnp.log(x))
+        jax.debug.callback(once, value)
+        return value
+
+    res = ds.minimize(f, jnp.array([1.2, 0.8]), ds.gd(5.0), max_steps=100)
+    assert sent and res.status == "nonfinite" and res.nit == 2
+    # x1 = x0 - 5 (1 - 1/x0): the last finite iterate, not the start.
+    x0 = np.array([1.2, 0.8])
+    np.testing.assert_allclose(res.x, x0 - 5 * (1 - 1 / x0), rtol=1e-12)
+    assert_handler_restored()

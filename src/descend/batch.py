@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import loop
+from .optimizers import AutoRate, auto_learning_rates
 from .result import BatchResult
 
 __all__ = ["minimize_batch"]
@@ -167,7 +168,9 @@ def minimize_batch(
       fun: as in :func:`~descend.minimize`.
       x0s: starts with a leading batch axis (shape ``(n_starts, ...)`` per leaf).
       optimizer: an optax transformation, a name, or (with ``learning_rates``) a factory
-        taking the learning rate first, such as ``ds.adam``. Defaults to ``ds.gd``.
+        taking the learning rate first, such as ``ds.adam``. Defaults to ``ds.gd()``;
+        with ``learning_rate="auto"`` each run gets the rate a single run from its start
+        gets (to the precision of the power iteration), kept in ``learning_rate``.
       learning_rates: a 1-D array; the runs are then the grid starts x learning rates,
         and results have shape ``(n_starts, n_learning_rates)``.
       history: off by default for batches; True or field names to keep it.
@@ -194,8 +197,19 @@ def minimize_batch(
     x0s, n_starts = _check_starts(x0s)
     args = loop._check_args(args)
     first = jax.tree.map(_first_start, x0s)
-    lrs = None
-    if learning_rates is not None:
+    loop.check_objective(objective, first, args)
+    lrs = chosen = opt = None
+    if learning_rates is None:
+        opt = loop.resolve_optimizer(
+            optimizer if optimizer is not None else loop._default_optimizer()
+        )
+    if isinstance(opt, AutoRate):
+        # learning_rate="auto": each start gets the rate a single run from it would get.
+        chosen = auto_learning_rates(opt, objective, x0s, args)
+        make, shape = opt, (n_starts,)
+        extra = loop.needs_extra_args(opt(float(chosen[0])), first)
+        hyper = chosen.astype(jax.tree.leaves(x0s)[0].dtype)
+    elif learning_rates is not None:
         lrs = _check_learning_rates(learning_rates)
         factory = optimizer if optimizer is not None else "gd"
         if isinstance(factory, str):
@@ -213,16 +227,10 @@ def minimize_batch(
         shape: tuple[int, ...] = (n_starts, lrs.size)
         hyper = np.tile(lrs, n_starts).astype(jax.tree.leaves(x0s)[0].dtype)
     else:
-        opt = loop.resolve_optimizer(
-            optimizer if optimizer is not None else loop._default_optimizer()
-        )
-        # learning_rate="auto": chosen at the first start, one rate for every run.
-        opt, _ = loop.choose_learning_rate(opt, objective, first, args)
         make = loop._fixed(opt)
         extra = loop.needs_extra_args(opt, first)
         shape = (n_starts,)
         hyper = None
-    loop.check_objective(objective, first, args)
     n_runs = int(np.prod(shape))
     record = loop.history_fields(history)
     rows = loop.history_rows(max_steps, record_every)
@@ -230,6 +238,7 @@ def minimize_batch(
     loop.check_history_budget(record, first, rows, n_runs, max_history_bytes)
 
     x_runs, hyper = _spread(x0s, hyper, 1 if lrs is None else lrs.size)
+    hyper_batched = hyper is not None
 
     rules = tuple(r for r in ("gtol", "xtol", "ftol") if opts[r] > 0)
     rules_need_norms = bool({"gtol", "xtol", "grad_norm", "step_size"} & {*rules, *record})
@@ -247,7 +256,6 @@ def minimize_batch(
         rules=rules,
     )
     tols = loop._tolerances(opts, first)
-    hyper_batched = hyper is not None
     t_init = t_run = time.perf_counter()
     if callback is None and not progress:
         state = loop.Fresh(x_runs)  # init and the first chunk in one call
@@ -314,6 +322,7 @@ def minimize_batch(
         message=_CutMessages(fields["message"], n_runs, shape),  # built on first use
         history=hist,
         learning_rates=lrs,
+        learning_rate=None if chosen is None else chosen.reshape(shape),
         objective=objective,
         args=args,
         wall_time=time.perf_counter() - t_run - compile_time - init_time,

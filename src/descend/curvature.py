@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["largest_algebraic_eigenvalue", "curvatures"]
+__all__ = ["largest_algebraic_eigenvalue", "curvatures", "curvatures_batched"]
 
 
 def _hvp(objective: Any, x: Any, args: tuple) -> tuple[Callable[[Any], Any], Any]:
@@ -16,12 +16,40 @@ def _hvp(objective: Any, x: Any, args: tuple) -> tuple[Callable[[Any], Any], Any
     from jax.flatten_util import ravel_pytree
 
     flat, unravel = ravel_pytree(x)
-    if hasattr(objective, "value") and hasattr(objective, "grad"):  # a loop.Objective
-        f = lambda v: objective.value(unravel(v), args)  # noqa: E731
-    else:
-        f = lambda v: objective(unravel(v), *args)  # noqa: E731
-    g = jax.grad(f)
+    if getattr(objective, "grad", None) is not None:  # a loop.Objective, gradient given
+        return _hvp_from_grad(objective, flat, unravel, args), flat
+    g = _flat_grad(objective, unravel, args)
     return jax.jit(lambda v: jax.jvp(g, (flat,), (v,))[1]), flat
+
+
+def _flat_grad(objective: Any, unravel: Callable[[Any], Any], args: tuple) -> Any:
+    """The autodiff gradient of f as a function of the flat vector of parameters."""
+    import jax
+
+    if hasattr(objective, "value") and hasattr(objective, "grad"):  # a loop.Objective
+        return jax.grad(lambda v: objective.value(unravel(v), args))
+    return jax.grad(lambda v: objective(unravel(v), *args))
+
+
+def _hvp_from_grad(
+    objective: Any, flat: Any, unravel: Callable[[Any], Any], args: tuple
+) -> Callable[[Any], Any]:
+    """``v -> H v`` by central differences of the objective's own gradient (a user's
+    ``grad=`` or ``"numeric"``, which JAX may not differentiate): the slow path."""
+    import jax.numpy as jnp
+    from jax.flatten_util import ravel_pytree
+
+    x = np.asarray(flat, np.float64)
+    h = float(np.finfo(np.float64).eps ** (1 / 3)) * max(1.0, float(np.max(np.abs(x), initial=0)))
+
+    def grad_at(y: Any) -> Any:
+        return np.asarray(ravel_pytree(objective(unravel(jnp.asarray(y, flat.dtype)), args)[1])[0])
+
+    def hvp(v: Any) -> Any:
+        v = np.asarray(v, np.float64)
+        return jnp.asarray((grad_at(x + h * v) - grad_at(x - h * v)) / (2 * h), flat.dtype)
+
+    return hvp
 
 
 def _power(
@@ -79,3 +107,38 @@ def curvatures(
     if lam >= 0 or not np.isfinite(lam):
         return lam, lam
     return _power(hvp, flat, lam, iters, rtol, seed + 1) + lam, lam
+
+
+def curvatures_batched(objective: Any, xs: Any, args: tuple = (), *, iters: int = 300) -> Any:
+    """:func:`curvatures` at every start of ``xs`` (leading axis: the starts) at once.
+
+    A fixed number of power iterations in one compiled, vmapped loop (the Python loop
+    of :func:`curvatures` would dispatch once an iteration and a start). Returns two
+    arrays, the largest eigenvalue and the largest in size, one entry per start.
+    """
+    import jax
+    import jax.numpy as jnp
+    from jax.flatten_util import ravel_pytree
+
+    _, unravel = ravel_pytree(jax.tree.map(lambda l: l[0], xs))
+    g = _flat_grad(objective, unravel, args)
+
+    def power(flat: Any, shift: Any, v: Any) -> Any:
+        def body(_: int, carry: tuple[Any, Any]) -> tuple[Any, Any]:
+            v, _lam = carry
+            w = jax.jvp(g, (flat,), (v,))[1] - shift * v
+            norm = jnp.linalg.norm(w)
+            return jnp.where(norm > 0, w / jnp.where(norm > 0, norm, 1), v), jnp.vdot(v, w)
+
+        return jax.lax.fori_loop(0, iters, body, (v, jnp.zeros((), flat.dtype)))[1]
+
+    def both(x: Any) -> tuple[Any, Any]:
+        flat = ravel_pytree(x)[0]
+        v = jax.random.normal(jax.random.PRNGKey(0), flat.shape, flat.dtype)
+        v = v / jnp.linalg.norm(v)
+        lam = power(flat, jnp.zeros((), flat.dtype), v)
+        top = jnp.where(lam >= 0, lam, power(flat, lam, v) + lam)
+        return top, lam
+
+    top, big = jax.jit(jax.vmap(both))(xs)
+    return np.asarray(top), np.asarray(big)

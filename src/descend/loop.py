@@ -23,13 +23,14 @@ Design, in short:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import numbers
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -968,16 +969,23 @@ def resolve_optimizer(optimizer: Any) -> Any:
 
 def choose_learning_rate(
     optimizer: Any, objective: Objective, x0: Any, args: tuple
-) -> tuple[Any, Any]:
-    """The optax transformation to run, and the learning rate chosen for it (or None).
+) -> tuple[Any, Callable[[Any], Any], Any, Any]:
+    """``(transformation, make_optimizer, hyper, choice)`` for a run from x0.
 
-    An optimizer made with ``learning_rate="auto"`` gets its rate from f at x0 here.
+    An optimizer made with ``learning_rate="auto"`` gets its rate from f at x0 here;
+    the rate enters the compiled loop as the input ``hyper`` (``make_optimizer(hyper)``
+    builds the update rule), not as a constant, so a new start reuses the loop.
+    Otherwise ``hyper`` is None and ``choice`` None.
     """
+    import jax
+
     from .optimizers import AutoRate
 
     if isinstance(optimizer, AutoRate):
-        return optimizer.build(objective, x0, args)
-    return optimizer, None
+        choice = optimizer.choose(objective, x0, args)
+        dtype = np.dtype(jax.tree.leaves(x0)[0].dtype)
+        return optimizer(choice.value), optimizer, np.asarray(choice.value, dtype), choice
+    return optimizer, _fixed(optimizer), None, None
 
 
 _EXTRA_ARGS: dict = {}  # (optimizer, signature of x0) -> needs extra args
@@ -1192,6 +1200,8 @@ class _SigintFlag:
         return self
 
     def _handler(self, signum: int, frame: Any) -> None:
+        if self.hit:  # a second Ctrl-C: stop now, without waiting for the run
+            raise KeyboardInterrupt
         self.hit = True
 
     def __exit__(self, *exc: Any) -> None:
@@ -1205,6 +1215,18 @@ class _SigintFlag:
     def current(cls) -> _SigintFlag:
         """The flag of the run this thread is in (a fresh one outside any run)."""
         return getattr(cls._local, "flag", None) or cls()
+
+    @classmethod
+    @contextlib.contextmanager
+    def unheard(cls) -> Iterator[None]:
+        """Runs inside see a flag that never goes up (a replay that completes a result);
+        a Ctrl-C meanwhile still reaches the outer run's flag."""
+        saved = getattr(cls._local, "flag", None)
+        cls._local.flag = cls()
+        try:
+            yield
+        finally:
+            cls._local.flag = saved
 
 
 def interruptible(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -1678,6 +1700,8 @@ def minimize(
     * ``ftol``: :math:`|f(x_k) - f(x_{k-1})| \le` ftol (f stopped changing);
     * ``max_steps``: the step limit;
     * ``diverged``: :math:`f(x_k) - f(x_0) >` diverge_factor :math:`\cdot \max(|f(x_0)|, 1)`;
+    * ``unbounded``: :math:`f(x_0) - f(x_k) >` diverge_factor :math:`\cdot \max(|f(x_0)|, 1)`
+      (f keeps falling: it may have no minimum; after the convergence rules);
     * ``nonfinite``: f or the gradient is inf or nan (``x`` is then the last finite
       iterate).
 
@@ -1705,7 +1729,8 @@ def minimize(
         large problems), or the names of the fields to keep, e.g. ``("fun",)``.
       max_history_bytes: the run is refused before it starts if the history would need
         more memory than this (default 1 GiB).
-      diverge_factor: how far f may grow past its start before the run is ``diverged``.
+      diverge_factor: how far f may grow past its start before the run is ``diverged``,
+        or fall below it before it is ``unbounded``.
       throw: raise ``RuntimeError`` when the run does not succeed.
       callback: ``callback(intermediate_result)``, called between compiled chunks with a
         :class:`Result` of the current state (no history); raising ``StopIteration``
@@ -1741,7 +1766,7 @@ def minimize(
     args = _check_args(args)
     optimizer = resolve_optimizer(optimizer if optimizer is not None else _default_optimizer())
     check_objective(objective, x0, args)
-    optimizer, rate = choose_learning_rate(optimizer, objective, x0, args)
+    optimizer, make_optimizer, hyper, rate = choose_learning_rate(optimizer, objective, x0, args)
     record = history_fields(history)
     rows = history_rows(max_steps, record_every)
     check_max_history_bytes(max_history_bytes)
@@ -1749,7 +1774,7 @@ def minimize(
     extra = needs_extra_args(optimizer, x0)
     cfg = Config(
         objective=objective,
-        make_optimizer=_fixed(optimizer),
+        make_optimizer=make_optimizer,
         extra_args=extra,
         record=record,
         record_every=record_every,
@@ -1775,7 +1800,7 @@ def minimize(
         state = Fresh(x0)  # init and the first chunk in one call
     else:
         init_fn = _compiled(False, False)[0]
-        state = init_fn(cfg, x0, None, args, tols)
+        state = init_fn(cfg, x0, hyper, args, tols)
     init_time = time.perf_counter() - t_init  # mostly compilation on a first call
 
     def snapshot(s: State) -> Result:
@@ -1784,7 +1809,7 @@ def minimize(
     state, _, compile_time = drive(
         cfg,
         state,
-        None,
+        hyper,
         args,
         tols,
         batched=False,
@@ -1803,7 +1828,8 @@ def minimize(
         suggestion=lambda: _suggest(objective, x0, args, optimizer),
     )
     if not cfg.keep_prev and fields["status"].item() is Status.NONFINITE and fields["nit"] >= 1:
-        fields.update(_replay(objective, x0, optimizer, args, int(fields["nit"]) - 1, opts))
+        with _SigintFlag.unheard():  # the last finite iterate, even after a Ctrl-C
+            fields.update(_replay(objective, x0, optimizer, args, int(fields["nit"]) - 1, opts))
     result = Result(
         x=_unbatch(fields["x"]),
         fun=float(fields["fun"]),
@@ -1862,6 +1888,13 @@ def _replay(
     )
 
 
+def _few(values: Any, digits: int = 3, tiny: float = 0.0) -> str:
+    """``(a, b, ...)``: at most six entries of a vector, for a message."""
+    v = np.ravel(np.asarray(values, np.float64))
+    shown = ", ".join("0" if abs(a) < tiny else f"{a:.{digits}g}" for a in v[:6])
+    return f"({shown}{', ...' if v.size > 6 else ''})"
+
+
 def _with_direction(message: str, fields: dict, x0: Any) -> str:
     """An unbounded run's message, with the direction f kept falling along."""
     if fields["status"].item() is not Status.UNBOUNDED:
@@ -1873,24 +1906,28 @@ def _with_direction(message: str, fields: dict, x0: Any) -> str:
     norm = float(np.linalg.norm(d))
     if not np.isfinite(norm) or norm == 0:
         return message
-    d = d / norm
-    shown = ", ".join(f"{v:.3g}" if abs(v) >= 5e-4 else "0" for v in d[:6])
-    more = ", ..." if d.size > 6 else ""
-    return message.replace(
-        "f looks unbounded below", f"f looks unbounded below along the direction ({shown}{more})", 1
-    )
+    where = f"along the direction {_few(d / norm, tiny=5e-4)}"
+    return message.replace("f looks unbounded below", f"f looks unbounded below {where}", 1)
 
 
 def _local_note(objective: Objective, fields: dict, x0: Any) -> str:
-    """For a built-in function that converged above its known global minimum: say so."""
+    """For a built-in function that converged above its known global minimum: say so,
+    and whether it is a local minimum (by the Hessian's eigenvalues there)."""
     lower = getattr(objective.fun, "lower_minimum", None)
     if lower is None or not bool(fields["success"]):
         return ""
-    m = lower(float(fields["fun"]), _tree_size(x0))
+    n = _tree_size(x0)
+    m = lower(float(fields["fun"]), n)
     if m is None:
         return ""
-    where = ", ".join(f"{v:.6g}" for v in m.x)
-    return f"; a local minimum: the global minimum is f = {m.f:.6g} at ({where})"
+    best = f"f = {m.f:.6g} at {_few(m.x, 6)}"
+    from .calculus import classify
+    from .result import MAX_KIND_PARAMETERS
+
+    point = classify(objective.fun, fields["x"]) if n <= MAX_KIND_PARAMETERS else None
+    if point is not None and point.stationary and point.kind == "minimum":
+        return f"; a local minimum: the global minimum is {best}"
+    return f"; above the global minimum ({best}), not a minimum the gradient and Hessian confirm"
 
 
 def _snapshot(s: State) -> Result:

@@ -54,6 +54,7 @@ __all__ = [
     "AutoRate",
     "LearningRateChoice",
     "auto_learning_rate",
+    "auto_learning_rates",
 ]
 
 Schedule = Callable[[Any], Any]
@@ -78,7 +79,8 @@ class AutoRate(NamedTuple):
     """An optimizer whose learning rate is chosen from the problem when a run starts.
 
     ``ds.gd()`` (or ``ds.gd("auto")``) returns one; :func:`descend.minimize` calls
-    :meth:`build` with its function and start. ``factory`` is ``gd``, ``momentum``...
+    :meth:`choose` with its function and start, then builds the update rule by calling
+    it with the rate. ``factory`` is ``gd``, ``momentum``...
     and ``hyper`` its other hyperparameters.
     """
 
@@ -88,10 +90,9 @@ class AutoRate(NamedTuple):
     def choose(self, fun: Any, x0: Any, args: tuple = ()) -> LearningRateChoice:
         return auto_learning_rate(self.factory.__name__, fun, x0, args, **dict(self.hyper))
 
-    def build(self, fun: Any, x0: Any, args: tuple = ()) -> tuple[Any, LearningRateChoice]:
-        """The optax transformation with the chosen learning rate, and the choice."""
-        choice = self.choose(fun, x0, args)
-        return self.factory(choice.value, **dict(self.hyper)), choice
+    def __call__(self, learning_rate: Any) -> Any:
+        """The optax transformation with this learning rate (a number or a tracer)."""
+        return self.factory(learning_rate, **dict(self.hyper))
 
 
 def auto_learning_rate(
@@ -105,19 +106,49 @@ def auto_learning_rate(
     factory = get_optimizer(name)
     if name not in _CURVATURE_BASED:
         value = float(inspect.signature(factory).parameters["learning_rate"].default)
-        return LearningRateChoice(value, f"{name}'s default (adaptive steps: about lr a coordinate)")
+        return LearningRateChoice(
+            value, f"{name}'s default (adaptive steps: about lr a coordinate)"
+        )
+    top, biggest = _curvatures(fun, x0, args)
+    return curvature_rule(name, top, biggest, **hyper)
+
+
+def curvature_rule(name: str, top: float, biggest: float, **hyper: Any) -> LearningRateChoice:
+    """The "auto" rate of gd, momentum or nesterov from the curvatures at the start: the
+    largest Hessian eigenvalue ``top`` and the largest in size ``biggest`` (nan: unknown)."""
     beta = 0.0 if name == "gd" else float(hyper.get("beta", 0.9))
     numerator = "1" if name == "gd" else f"(1 - {beta:g})"
-    top, biggest = _curvatures(fun, x0, args)
     if np.isfinite(top) and top > 0:
-        L, where = top, "the largest curvature there"
+        L, where = float(top), "the largest curvature there"
     elif np.isfinite(biggest) and biggest != 0:
-        L, where = abs(biggest), "f curves down there; the size of its largest curvature"
+        L, where = abs(float(biggest)), "f curves down there; the size of its largest curvature"
     else:
         why = "no curvature at the start" if np.isfinite(top) else "curvature unavailable"
         rule = f"{FALLBACK_LEARNING_RATE:g}" + ("" if name == "gd" else f" * {numerator}")
         return LearningRateChoice(FALLBACK_LEARNING_RATE * (1 - beta), f"{rule}: {why}")
     return LearningRateChoice((1 - beta) / L, f"{numerator}/L at the start (L = {L:.4g}, {where})")
+
+
+def auto_learning_rates(auto: AutoRate, fun: Any, x0s: Any, args: tuple = ()) -> np.ndarray:
+    """The rate ``auto`` chooses at each start of ``x0s`` (leading axis), computed at once."""
+    import jax
+
+    name = auto.factory.__name__
+    n = jax.tree.leaves(x0s)[0].shape[0]
+    if name not in _CURVATURE_BASED:
+        return np.full(n, auto_learning_rate(name, fun, None).value)
+    if getattr(fun, "grad", None) is not None:  # its own gradient: one start at a time
+        starts = [jax.tree.map(lambda l, i=i: l[i], x0s) for i in range(n)]
+        tops, bigs = zip(*(_curvatures(fun, x0, args) for x0 in starts))
+    else:
+        try:
+            from .curvature import curvatures_batched
+
+            tops, bigs = curvatures_batched(fun, x0s, tuple(args))
+        except Exception:  # noqa: BLE001 - e.g. a numpy function JAX cannot trace
+            tops = bigs = np.full(n, np.nan)
+    hyper = dict(auto.hyper)
+    return np.array([curvature_rule(name, t, b, **hyper).value for t, b in zip(tops, bigs)])
 
 
 def _curvatures(fun: Any, x0: Any, args: tuple) -> tuple[float, float]:
@@ -274,7 +305,7 @@ def adagrad(
         or not initial_accumulator_value >= 0
     ):
         raise ValueError(
-            "initial_accumulator_value must be >= 0, got " f"{initial_accumulator_value!r}"
+            f"initial_accumulator_value must be >= 0, got {initial_accumulator_value!r}"
         )
     if _is_auto(learning_rate):
         return _auto(adagrad, initial_accumulator_value=initial_accumulator_value, eps=eps)
@@ -378,5 +409,5 @@ def get_optimizer(name: str) -> Callable[..., Any]:
         close = difflib.get_close_matches(str(name), OPTIMIZERS, n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise ValueError(
-            f"optimizer: unknown name {name!r}; expected one of " f"{', '.join(OPTIMIZERS)}{hint}"
+            f"optimizer: unknown name {name!r}; expected one of {', '.join(OPTIMIZERS)}{hint}"
         ) from None

@@ -170,7 +170,8 @@ class BatchResult:
     learning-rate grid. ``status`` and ``message`` are numpy object arrays of that
     shape; ``history`` fields carry the batch axes first, then the step axis (runs
     that stopped early repeat their last row to the common length; ``nit`` says
-    where each run really ended).
+    where each run really ended). ``learning_rate`` holds each run's rate when the
+    optimizer chose it (``learning_rate="auto"``), else None.
     """
 
     x: Any
@@ -184,6 +185,7 @@ class BatchResult:
     message: np.ndarray
     history: History | None = None
     learning_rates: np.ndarray | None = None
+    learning_rate: np.ndarray | None = None
     wall_time: float = 0.0
     compile_time: float = 0.0
     objective: Any = dataclasses.field(default=None, repr=False, compare=False)
@@ -272,6 +274,8 @@ class BatchResult:
             row: dict[str, Any] = {"start": idx[0]}
             if self.learning_rates is not None:
                 row["learning_rate"] = float(self.learning_rates[idx[1]])
+            elif self.learning_rate is not None:
+                row["learning_rate"] = float(self.learning_rate[idx])
             row.update(
                 status=self.status[idx].value,
                 nit=int(self.nit[idx]),

@@ -2,7 +2,7 @@
 
 Each rule is a small pure function of scalars that returns whether it fires; the
 driver combines them in a fixed order of precedence (``nonfinite``, ``diverged``,
-``unbounded``, ``gtol``, ``xtol``, ``ftol``, ``max_steps``) so one step has exactly one reason.
+``gtol``, ``xtol``, ``ftol``, ``unbounded``, ``max_steps``) so one step has exactly one reason.
 A tolerance of 0 turns its rule off.
 """
 
@@ -89,10 +89,11 @@ def status_code(
     The rules, in order of precedence:
       nonfinite: f or ||grad f|| is inf or nan;
       diverged:  f - f0 > diverge_factor * max(|f0|, 1);
-      unbounded: f0 - f > diverge_factor * max(|f0|, 1) (f keeps falling: no minimum);
       gtol:      ||grad f(x_k)|| <= gtol;
       xtol:      ||x_k - x_{k-1}|| <= xtol (k >= 1);
       ftol:      |f(x_k) - f(x_{k-1})| <= ftol (k >= 1);
+      unbounded: f0 - f > diverge_factor * max(|f0|, 1) (f keeps falling; a run that
+                 converges at such a depth is a success all the same);
       max_steps: k >= max_steps.
 
     ``grad_norm`` and ``step_size`` are the *squared* norms, as the loops keep them.
@@ -115,10 +116,10 @@ def status_code(
     # Lowest precedence first, so the most important reason wins.
     for cond, st in (
         (out_of_steps, Status.MAX_STEPS),
+        (unbounded, Status.UNBOUNDED),
         (f_done, Status.FTOL),
         (x_done, Status.XTOL),
         (g_done, Status.GTOL),
-        (unbounded, Status.UNBOUNDED),
         (diverged, Status.DIVERGED),
         (nonfinite, Status.NONFINITE),
     ):
@@ -174,8 +175,8 @@ def stop_message(
     if status is Status.UNBOUNDED:
         return (
             f"f looks unbounded below: it fell to {_fmt(f_stop)} at step {nit}, more than "
-            f"{diverge_factor:.3g} * max(|f0|, 1) below f0 = {_fmt(f0)}; there is no minimum "
-            "this way, whatever the learning rate"
+            f"{diverge_factor:.3g} * max(|f0|, 1) below f0 = {_fmt(f0)}, still falling; if f "
+            "has a minimum further down, raise diverge_factor"
         )
     if status is Status.NONFINITE:
         what = (

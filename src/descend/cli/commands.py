@@ -19,8 +19,8 @@ from .inputs import (
     Problem,
     check_folder,
     check_output,
-    learning_rate,
     expand_domain,
+    learning_rate,
     load_problem,
     optimizer_factory,
     parse_domain,
@@ -579,6 +579,7 @@ def _sweep_summary(lrs: Any, status: list[str], nit: Any, fun: Any) -> list[str]
 
     ok = [j for j, s in enumerate(status) if s in ("gtol", "xtol", "ftol")]
     bad = [j for j, s in enumerate(status) if s in ("diverged", "nonfinite")]
+    unbounded = [j for j, s in enumerate(status) if s == "unbounded"]
     lines = []
     if ok:
         fastest = min(ok, key=lambda j: (int(nit[j]), float(fun[j])))
@@ -591,7 +592,7 @@ def _sweep_summary(lrs: Any, status: list[str], nit: Any, fun: Any) -> list[str]
             f"(f = {sci(fun[fastest], 6)})"
         )
     else:
-        finite = [j for j in range(len(lrs)) if math.isfinite(float(fun[j]))]
+        finite = [j for j in range(len(lrs)) if math.isfinite(float(fun[j])) and j not in unbounded]
         lines.append("converged: none (raise --max-steps or change the range)")
         if finite:
             best = min(finite, key=lambda j: float(fun[j]))
@@ -603,6 +604,11 @@ def _sweep_summary(lrs: Any, status: list[str], nit: Any, fun: Any) -> list[str]
         )
     else:
         lines.append("diverged:  none")
+    if unbounded:
+        lines.append(
+            f"unbounded: {len(unbounded)} of {len(lrs)} runs: f fell without end "
+            "(no minimum that way)"
+        )
     return lines
 
 
@@ -645,7 +651,8 @@ def _curvature_hint(ds: Any, problem: Problem, x0: list[float]) -> str:
     "--lr",
     type=float,
     default=None,
-    help="Learning rate (> 0). Default: the optimizer's own (adam 0.01).",
+    help="Learning rate (> 0). Default: the optimizer's own (adam 0.01); for gd, momentum "
+    "and nesterov, chosen at each start from the curvature there.",
 )
 @stopping_options(max_steps=20_000, gtol=1e-8)
 @click.option(
@@ -705,29 +712,29 @@ def landscape(
             f"--plot draws basins for functions of 2 variables; {problem.label} has {problem.dim}"
         )
     factory = optimizer_factory(optimizer)
-    centre = [(lo + hi) / 2 for lo, hi in box]
-    lr, rule = learning_rate(factory, problem.fun, centre, lr)
+    # Without --lr each start gets the rate learning_rate="auto" picks there.
+    opt = factory(positive(lr, "--lr") if lr is not None else "auto")
     import descend as ds
 
     con = out()
     con.print(f"function  {_describe_problem(problem)}", soft_wrap=True)
     where = " x ".join(f"[{lo:g}, {hi:g}]" for lo, hi in box)
     con.print(f"starts    {starts} uniform in {where} (seed {seed})")
-    rule = rule.replace("at the start", "at the centre of the domain")
-    con.print(f"optimizer {settings_text(factory.__name__, lr, rule)}", soft_wrap=True)
+    rate = f"learning rate {lr:.4g}" if lr is not None else "learning rate chosen at each start"
+    con.print(f"optimizer {factory.__name__}, {rate}")
     options = dict(gtol=gtol, xtol=xtol, ftol=ftol, max_steps=max_steps)
     ms = ds.multistart(
         problem.fun,
         starts,
         box,
-        factory(lr),
+        opt,
         seed=seed,
         progress=want_progress(progress, max_steps),
         **options,
     )
     _print_minima(con, problem, ms)
     if plot:
-        b = ds.basins(problem.fun, box, resolution, factory(lr), **options)
+        b = ds.basins(problem.fun, box, resolution, opt, **options)
         pl = load_plot()
         pl.save(pl.basins(b), plot)
         con.print(f"wrote {plot} ({resolution}x{resolution} starts)")

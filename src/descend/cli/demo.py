@@ -27,6 +27,7 @@ WHY = {
     "max_steps": "the step limit came first: the run had not converged yet",
     "diverged": "L grew instead of shrinking: the learning rate is too large",
     "nonfinite": "L or its gradient became inf or nan: the steps blew up",
+    "unbounded": "L fell without end: it has no minimum that way",
     "interrupted": "you pressed Ctrl-C",
     "stopped": "a callback stopped the run",
 }

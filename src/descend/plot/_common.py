@@ -29,7 +29,7 @@ PATH_COLORS = (
 )
 CMAP = "viridis"
 # A run whose status is one of these left the picture; only its first steps set a domain.
-FAILED = ("diverged", "nonfinite")
+FAILED = ("diverged", "nonfinite", "unbounded")
 DEFAULT_DOMAIN = ((-5.0, 5.0), (-5.0, 5.0))
 
 
