@@ -25,8 +25,10 @@ the learning rate when a run starts, from the problem (:func:`auto_learning_rate
   sets a length, not a stability limit.
 
 Where f curves down in every direction at the start, :math:`L` is the size of the
-largest (negative) curvature; where it has no curvature, or JAX cannot differentiate
-it twice, gd and the momentum methods fall back to 0.1 (times :math:`1 - \beta`).
+largest (negative) curvature. A function with its own gradient (``grad=`` or
+``"numeric"``) gets its curvature from central differences of that gradient. Where f
+has no curvature, or none can be computed, gd and the momentum methods fall back to
+0.1 (times :math:`1 - \beta`).
 """
 
 from __future__ import annotations
