@@ -24,9 +24,10 @@ Sources, cited per function:
   optimization software", ACM Trans. Math. Software 7(1), 1981: standard start points.
 
 Each function also has a default start point (:meth:`TestFunction.start`): [MGH81]'s
-where it has one, else a fifth of the way into the plotting domain (three-hump camel:
-(-1.5, -1.5), where plain gradient descent with a learning rate from the curvature at
-the start reaches the global minimum instead of circling it).
+where it has one, else a fifth of the way into the plotting domain; three-hump camel
+starts at (-1.5, -1.5), where plain gradient descent with a learning rate from the
+curvature at the start reaches the global minimum instead of circling it, and the
+saddle at (-1.5, -0.5), off its diagonals, where f is 0.
 
 ``import jax.numpy`` happens inside each function so that importing this module (and
 listing names) does not load JAX.
@@ -654,6 +655,8 @@ _FUNCTIONS: tuple[TestFunction, ...] = (
         default_dim=2,
         bounds=(-2.0, 2.0),
         minima_fn=_no_minima,  # unbounded below along the y axis: no minimum at all
+        # Off the diagonals, where f = 0 exactly: the start's f is then plainly positive.
+        start_fn=lambda n: (-1.5, -0.5),
         notes="no minimum: the one stationary point, the origin (f = 0, Hessian "
         "eigenvalues 2 and -2), is a saddle; unbounded below along y",
     ),
