@@ -37,6 +37,13 @@ B3 large     f(w) = sum(a * (w-1)^2), 10,000,000 parameters, 20 steps, history o
 B4 start-up  whole-process wall time of a script that imports descend and runs 2,000
              adam steps on Rosenbrock, vs ``python -c "import jax, optax"``.
              Target <= 1.5x.
+B5 new numbers  a call of ``minimize`` on a 2-D function (Rosenbrock, 1,000 steps,
+             rules off) with numbers it has not seen: a new learning rate for gd, a
+             new learning rate and b1 for adam, each call. Target <= 5 ms a call, with
+             no compilation (the count of XLA compilations during the timed calls is
+             printed). Next to it, the same call with the same numbers every time.
+
+``--check`` exits with status 1 when a target is missed.
 
 Marginal cost per step
 ----------------------
@@ -602,12 +609,67 @@ def bench_startup(sz: Sizes) -> list[Row]:
     ]
 
 
+def bench_new_numbers(sz: Sizes) -> list[Row]:
+    steps = 1_000
+    x0 = np.array([-1.2, 1.0])
+    counter = iter(range(1, 10**9))
+    compiles: list[str] = []
+
+    def listener(event: str, *args: Any, **kwargs: Any) -> None:
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(event)
+
+    def call(make: Callable[[float], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            k = next(counter)
+            return ds.minimize(
+                ds.functions.get("rosenbrock"), x0, make(k), gtol=0.0, max_steps=steps
+            ).x
+
+        return run
+
+    fns = {
+        "gd": call(lambda k: ds.gd(1e-4 * (1 + 1e-6 * k))),
+        "adam": call(lambda k: ds.adam(1e-3 * (1 + 1e-6 * k), b1=0.9 - 1e-7 * k)),
+        "same": call(lambda k: ds.gd(1e-4)),
+    }
+    for fn in fns.values():  # compile once
+        fn()
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        t = best_times(fns, sz.tiny_repeats)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    label = f"B5 new numbers, Rosenbrock, {steps:,} steps"
+    rows = []
+    for name, variant in (("gd", "gd, a new learning rate"), ("adam", "adam, new lr and b1")):
+        ms = t[name] * 1e3
+        ok = ms <= 5 and not compiles
+        rows.append(
+            Row(
+                label,
+                f"descend minimize, {variant} each call",
+                f"{ms:.2f} ms/call",
+                f"{len(compiles)} compilations",
+                "<= 5 ms",
+                verdict(ok),
+            )
+        )
+    rows.append(
+        Row(label, "descend minimize, gd, the same numbers", f"{t['same'] * 1e3:.2f} ms/call")
+    )
+    return rows
+
+
 # --------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, a smoke test (< 60 s)")
     parser.add_argument(
-        "--only", default="B1,B2,B3,B4", help="comma-separated benchmarks to run, e.g. B2,B3"
+        "--only", default="B1,B2,B3,B4,B5", help="comma-separated benchmarks to run, e.g. B2,B3"
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="exit with status 1 when a target is missed"
     )
     opts = parser.parse_args(argv)
     sz = QUICK if opts.quick else FULL
@@ -642,6 +704,9 @@ def main(argv: list[str] | None = None) -> None:
     if "B4" in only:
         log("B4 start-up ...")
         rows += bench_startup(sz)
+    if "B5" in only:
+        log("B5 new numbers ...")
+        rows += bench_new_numbers(sz)
 
     mode = "quick" if sz is QUICK else "full"
     print(
@@ -657,6 +722,10 @@ def main(argv: list[str] | None = None) -> None:
         "write w, m, v), the in-place scaling 2."
     )
     print(f"total benchmark time: {time.perf_counter() - t_start:.0f} s")
+    missed = [f"{r.benchmark}: {r.variant}" for r in rows if r.met == "NO"]
+    if opts.check and missed:
+        print("missed targets:\n  " + "\n  ".join(missed))
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -198,7 +198,7 @@ def minimize_batch(
     args = loop._check_args(args)
     first = jax.tree.map(_first_start, x0s)
     loop.check_objective(objective, first, args)
-    lrs = chosen = opt = None
+    lrs = chosen = opt = shared = None
     if learning_rates is None:
         opt = loop.resolve_optimizer(
             optimizer if optimizer is not None else loop._default_optimizer()
@@ -227,7 +227,7 @@ def minimize_batch(
         shape: tuple[int, ...] = (n_starts, lrs.size)
         hyper = np.tile(lrs, n_starts).astype(jax.tree.leaves(x0s)[0].dtype)
     else:
-        make = loop._fixed(opt)
+        opt, make, shared, _ = loop.plan_optimizer(opt, objective, first, args)
         extra = loop.needs_extra_args(opt, first)
         shape = (n_starts,)
         hyper = None
@@ -239,6 +239,8 @@ def minimize_batch(
 
     x_runs, hyper = _spread(x0s, hyper, 1 if lrs is None else lrs.size)
     hyper_batched = hyper is not None
+    if not hyper_batched:
+        hyper = shared  # the same numbers for every run (or None)
 
     rules = tuple(r for r in ("gtol", "xtol", "ftol") if opts[r] > 0)
     rules_need_norms = bool({"gtol", "xtol", "grad_norm", "step_size"} & {*rules, *record})

@@ -967,25 +967,31 @@ def resolve_optimizer(optimizer: Any) -> Any:
     )
 
 
-def choose_learning_rate(
+def plan_optimizer(
     optimizer: Any, objective: Objective, x0: Any, args: tuple
 ) -> tuple[Any, Callable[[Any], Any], Any, Any]:
     """``(transformation, make_optimizer, hyper, choice)`` for a run from x0.
 
-    An optimizer made with ``learning_rate="auto"`` gets its rate from f at x0 here;
-    the rate enters the compiled loop as the input ``hyper`` (``make_optimizer(hyper)``
-    builds the update rule), not as a constant, so a new start reuses the loop.
-    Otherwise ``hyper`` is None and ``choice`` None.
+    The numbers of a built-in optimizer (learning rate, beta, b1, b2, eps, ...) enter
+    the compiled loop as the input ``hyper`` and ``make_optimizer(hyper)`` builds the
+    update rule inside it, so new numbers reuse the compiled loop; any other optax
+    transformation is a constant of its own loop (``hyper`` None). An optimizer made
+    with ``learning_rate="auto"`` first gets its rate from f at x0 (``choice``).
     """
     import jax
 
-    from .optimizers import AutoRate
+    from .optimizers import AutoRate, Numbers, numbers_of
 
+    choice = None
     if isinstance(optimizer, AutoRate):
         choice = optimizer.choose(objective, x0, args)
-        dtype = np.dtype(jax.tree.leaves(x0)[0].dtype)
-        return optimizer(choice.value), optimizer, np.asarray(choice.value, dtype), choice
-    return optimizer, _fixed(optimizer), None, None
+        optimizer = optimizer(choice.value)
+    values = numbers_of(optimizer)
+    if values is None:
+        return optimizer, _fixed(optimizer), None, choice
+    dtype = np.dtype(jax.tree.leaves(x0)[0].dtype)
+    hyper = {k: np.asarray(v, dtype) for k, v in values.items()}
+    return optimizer, Numbers(optimizer.descend_factory), hyper, choice
 
 
 _EXTRA_ARGS: dict = {}  # (optimizer, signature of x0) -> needs extra args
@@ -1766,7 +1772,7 @@ def minimize(
     args = _check_args(args)
     optimizer = resolve_optimizer(optimizer if optimizer is not None else _default_optimizer())
     check_objective(objective, x0, args)
-    optimizer, make_optimizer, hyper, rate = choose_learning_rate(optimizer, objective, x0, args)
+    optimizer, make_optimizer, hyper, rate = plan_optimizer(optimizer, objective, x0, args)
     record = history_fields(history)
     rows = history_rows(max_steps, record_every)
     check_max_history_bytes(max_history_bytes)

@@ -6,8 +6,10 @@ Every factory takes ``learning_rate`` first (a positive float or an optax schedu
 :func:`descend.minimize` directly, including ``optax.lbfgs()`` and optax's line
 searches, which receive ``value``, ``grad`` and ``value_fn``.
 
-Results are cached on the hyperparameters, so ``gd(0.1)`` twice is the same object
-and a second ``minimize`` reuses the compiled loop.
+Results are cached on the hyperparameters, so ``gd(0.1)`` twice is the same object.
+Each also remembers the numbers it was made with (``descend_numbers``):
+:func:`descend.minimize` passes them into the compiled loop as data, so ``gd(0.02)``
+after ``gd(0.01)`` (or a new ``b1`` for adam) reuses the compiled loop.
 
 ``learning_rate="auto"`` (the default of ``gd``, ``momentum`` and ``nesterov``) picks
 the learning rate when a run starts, from the problem (:func:`auto_learning_rate`):
@@ -204,6 +206,8 @@ def check_learning_rate(learning_rate: Any, name: str = "learning_rate") -> Any:
 
 
 def _check_unit(value: float, name: str, *, closed: bool = False) -> None:
+    if _is_tracer(value):  # checked when the optimizer was made, before compiling
+        return
     real = isinstance(value, numbers.Real) and not isinstance(value, bool)
     ok = real and (0 <= value <= 1 if closed else 0 <= value < 1)
     if not ok:
@@ -211,20 +215,72 @@ def _check_unit(value: float, name: str, *, closed: bool = False) -> None:
 
 
 def _check_positive(value: float, name: str) -> None:
-    if not isinstance(value, numbers.Real) or not value > 0:
+    if not _is_tracer(value) and (not isinstance(value, numbers.Real) or not value > 0):
         raise ValueError(f"{name} must be a positive number, got {value!r}")
 
 
+def _check_nonnegative(value: float, name: str) -> None:
+    if not _is_tracer(value) and (not isinstance(value, numbers.Real) or not value >= 0):
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+
+
+class Numbers(NamedTuple):
+    """``hyper -> factory(**hyper)``: an update rule built from numbers that the compiled
+    loop receives as data (``hyper``, a dict of arrays), so new numbers do not recompile
+    it. Hashable, and equal for the same factory: it keys the compiled loop."""
+
+    factory: Callable[..., Any]
+
+    def __call__(self, hyper: dict[str, Any]) -> Any:
+        return self.factory(**hyper)
+
+
+def numbers_of(optimizer: Any) -> dict[str, float] | None:
+    """The hyperparameters a built-in optimizer was made with (all numbers), or None
+    (a schedule among them, or a transformation descend did not make)."""
+    return getattr(optimizer, "descend_numbers", None)
+
+
+@functools.cache
+def _described_type() -> type:
+    import optax
+
+    class Described(optax.GradientTransformationExtraArgs):
+        """An optax transformation that also remembers the numbers it was made with
+        (``descend_numbers``) and its factory (``descend_factory``)."""
+
+    return Described
+
+
+def _describe(transform: Any, factory: Callable[..., Any], params: dict[str, Any]) -> Any:
+    if isinstance(transform, AutoRate) or not all(
+        isinstance(v, numbers.Real) and not isinstance(v, bool) for v in params.values()
+    ):
+        return transform  # "auto", a schedule or a tracer: nothing to keep as data
+    described = _described_type()(transform.init, transform.update)
+    described.descend_factory = factory
+    described.descend_numbers = {k: float(v) for k, v in params.items()}
+    return described
+
+
 def _cached(factory: Callable[..., Any]) -> Callable[..., Any]:
-    """Cache a factory on hashable hyperparameters (schedules and tracers bypass it)."""
-    cached = functools.lru_cache(maxsize=256)(factory)
+    """Cache a factory on hashable hyperparameters (schedules and tracers bypass it), and
+    let what it makes remember its numbers (see :class:`Numbers`)."""
+    signature = inspect.signature(factory)
+
+    def make(*args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return _describe(factory(*args, **kwargs), wrapper, dict(bound.arguments))
+
+    cached = functools.lru_cache(maxsize=256)(make)
 
     @functools.wraps(factory)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return cached(*args, **kwargs)
         except TypeError:  # unhashable, e.g. a jax array
-            return factory(*args, **kwargs)
+            return make(*args, **kwargs)
 
     return wrapper
 
@@ -302,13 +358,7 @@ def adagrad(
     import optax
 
     _check_positive(eps, "eps")
-    if (
-        not isinstance(initial_accumulator_value, numbers.Real)
-        or not initial_accumulator_value >= 0
-    ):
-        raise ValueError(
-            f"initial_accumulator_value must be >= 0, got {initial_accumulator_value!r}"
-        )
+    _check_nonnegative(initial_accumulator_value, "initial_accumulator_value")
     if _is_auto(learning_rate):
         return _auto(adagrad, initial_accumulator_value=initial_accumulator_value, eps=eps)
     return optax.adagrad(
@@ -381,8 +431,7 @@ def adamw(
     _check_unit(b1, "b1")
     _check_unit(b2, "b2")
     _check_positive(eps, "eps")
-    if not isinstance(weight_decay, numbers.Real) or not weight_decay >= 0:
-        raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+    _check_nonnegative(weight_decay, "weight_decay")
     if _is_auto(learning_rate):
         return _auto(adamw, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay)
     return optax.adamw(
