@@ -89,3 +89,28 @@ def test_a_schedule_or_a_plain_optax_transformation_still_runs():
     np.testing.assert_allclose(res.x, [(1 - 0.2) * (1 - 0.2 * 0.5**0.1)], rtol=1e-7)
     res = ds.minimize(lambda x: jnp.sum(x**2), np.array([1.0]), optax.sgd(0.1), max_steps=3)
     np.testing.assert_allclose(res.x, [0.8**3], rtol=1e-14)
+
+
+@pytest.mark.parametrize("kind", ["float32", "float16", "mixed"])
+def test_numbers_take_each_leafs_dtype(kind):
+    # The numbers travel weakly typed: each leaf computes in its own dtype, as optax
+    # does with the numbers written in (adam's b2 = 0.9999 would round to 1 in float16).
+    x0 = {
+        "float32": np.array([3.0, -1.0], np.float32),
+        "float16": np.array([3.0, -1.0], np.float16),
+        "mixed": {"a": np.array([3.0]), "b": np.array([-1.0], np.float32)},
+    }[kind]
+    opt = ds.adam(0.1, b1=0.8, b2=0.9999)
+
+    def f(x):
+        return sum(jnp.sum((leaf.astype(jnp.float32) - 1.0) ** 2) for leaf in jax.tree.leaves(x))
+
+    res = ds.minimize(f, x0, opt, max_steps=20, gtol=0.0)
+    x = jax.tree.map(jnp.asarray, x0)
+    state = opt.init(x)
+    for _ in range(20):
+        updates, state = opt.update(jax.grad(f)(x), state, x)
+        x = optax.apply_updates(x, updates)
+    for got, want in zip(jax.tree.leaves(res.x), jax.tree.leaves(x)):
+        assert got.dtype == want.dtype and np.all(np.isfinite(got))
+        np.testing.assert_allclose(got, want, rtol=4 * np.finfo(got.dtype).eps)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -11,15 +12,35 @@ __all__ = ["largest_algebraic_eigenvalue", "curvatures", "curvatures_batched"]
 
 
 def _hvp(objective: Any, x: Any, args: tuple) -> tuple[Callable[[Any], Any], Any]:
-    """A jitted ``v -> H v`` at ``x`` (forward-over-reverse autodiff) and the flat x."""
+    """A jitted ``v -> H v`` at ``x`` (forward-over-reverse autodiff) and the flat x.
+
+    x and args are inputs of the compiled product, so a new point compiles nothing.
+    """
     import jax
     from jax.flatten_util import ravel_pytree
 
     flat, unravel = ravel_pytree(x)
     if getattr(objective, "grad", None) is not None:  # a loop.Objective, gradient given
         return _hvp_from_grad(objective, flat, unravel, args), flat
-    g = _flat_grad(objective, unravel, args)
-    return jax.jit(lambda v: jax.jvp(g, (flat,), (v,))[1]), flat
+    try:
+        hash(objective)
+    except TypeError:  # compiled for this point only
+        g = _flat_grad(objective, unravel, args)
+        return jax.jit(lambda v: jax.jvp(g, (flat,), (v,))[1]), flat
+    return functools.partial(_hvp_compiled(), objective, x, args), flat
+
+
+@functools.cache
+def _hvp_compiled() -> Callable[..., Any]:
+    """``(objective, x, args, v) -> H(x) v``, compiled once per objective and shapes."""
+    import jax
+    from jax.flatten_util import ravel_pytree
+
+    def hvp(objective: Any, x: Any, args: tuple, v: Any) -> Any:
+        flat, unravel = ravel_pytree(x)
+        return jax.jvp(_flat_grad(objective, unravel, args), (flat,), (v,))[1]
+
+    return jax.jit(hvp, static_argnums=0)
 
 
 def _flat_grad(objective: Any, unravel: Callable[[Any], Any], args: tuple) -> Any:

@@ -978,8 +978,6 @@ def plan_optimizer(
     transformation is a constant of its own loop (``hyper`` None). An optimizer made
     with ``learning_rate="auto"`` first gets its rate from f at x0 (``choice``).
     """
-    import jax
-
     from .optimizers import AutoRate, Numbers, numbers_of
 
     choice = None
@@ -989,9 +987,9 @@ def plan_optimizer(
     values = numbers_of(optimizer)
     if values is None:
         return optimizer, _fixed(optimizer), None, choice
-    dtype = np.dtype(jax.tree.leaves(x0)[0].dtype)
-    hyper = {k: np.asarray(v, dtype) for k, v in values.items()}
-    return optimizer, Numbers(optimizer.descend_factory), hyper, choice
+    # Python floats: weakly typed in the program, so each leaf computes in its own
+    # dtype, as with the numbers compiled in (float32 leaves stay float32 exactly).
+    return optimizer, Numbers(optimizer.descend_factory), dict(values), choice
 
 
 _EXTRA_ARGS: dict = {}  # (optimizer, signature of x0) -> needs extra args
@@ -1008,11 +1006,15 @@ def needs_extra_args(optimizer: Any, x0: Any) -> bool:
     import jax
     import optax
 
+    from .optimizers import Numbers, numbers_of
+
     if not isinstance(optimizer, optax.GradientTransformationExtraArgs):
         return False
     key = signature(x0)
+    # A built-in optimizer's answer depends on its factory, not on its numbers.
+    kind = Numbers(optimizer.descend_factory) if numbers_of(optimizer) else optimizer
     try:
-        key = None if key is None else (optimizer, key)
+        key = None if key is None else (kind, key)
         if key in _EXTRA_ARGS:
             return _EXTRA_ARGS[key]
     except TypeError:  # an unhashable optimizer: check every time
@@ -1200,7 +1202,9 @@ class _SigintFlag:
             and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
         ):
             try:
-                self._old = signal.signal(signal.SIGINT, self._handler)
+                old = signal.signal(signal.SIGINT, self._handler)
+                # None: a handler installed outside Python; the default is the nearest.
+                self._old = signal.SIG_DFL if old is None else old
             except ValueError:  # not allowed here (e.g. embedded interpreter)
                 self._old = None
         return self
