@@ -207,7 +207,8 @@ def load_problem(spec: str, n: int | None = None, source: str = "") -> Problem:
 
 
 def default_start(problem: Problem) -> list[float]:
-    """Where a run starts when --start is not given (see the module constants)."""
+    """Where a run starts when --start is not given: FORMULA_START in every variable of
+    a formula, a built-in function's registry start point (TestFunction.start)."""
     if not problem.builtin:
         return [FORMULA_START] * problem.dim
     return list(problem.fun.start(problem.dim))  # the registry's start point
