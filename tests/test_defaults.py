@@ -84,11 +84,11 @@ def test_batch_takes_the_rate_chosen_at_each_start():
 
 
 def test_a_new_start_reuses_the_compiled_loop():
-    from descend import loop
+    from descend._engine.compiled import compiled
 
     ds.minimize("rosenbrock", [-1.2, 1.0], max_steps=50)  # an "auto" rate of its own
-    compiled = loop._compiled(False, False)  # init, chunk, init-then-chunk
-    before = [f._cache_size() for f in compiled]
+    programs = compiled(False, False)  # init, chunk, init-then-chunk
+    before = [f._cache_size() for f in programs]
     events = []
     listener = lambda event, *a, **kw: events.append(event)  # noqa: E731
     jax.monitoring.register_event_duration_secs_listener(listener)
@@ -99,7 +99,7 @@ def test_a_new_start_reuses_the_compiled_loop():
     # The rate is an input of the compiled loop, not a constant baked into it, and the
     # curvature's Hessian-vector product takes the start as an input too.
     assert r.learning_rate.value != pytest.approx(1 / 1506, rel=1e-2)
-    assert [f._cache_size() for f in compiled] == before
+    assert [f._cache_size() for f in programs] == before
     assert "/jax/core/compile/backend_compile_duration" not in events
 
 

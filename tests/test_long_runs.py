@@ -235,9 +235,9 @@ def test_ctrl_c_during_a_run_that_ends_in_a_replay(monkeypatch):
     # last finite iterate; a Ctrl-C that came meanwhile must not cut the replay short.
     import jax
 
-    from descend import loop
+    from descend._engine import plan
 
-    monkeypatch.setattr(loop, "KEEP_PREV_MAX_SIZE", 1)
+    monkeypatch.setattr(plan, "KEEP_PREV_MAX_SIZE", 1)
     sent = []
 
     def once(value):  # Ctrl-C as the run meets its nan, inside the compiled loop

@@ -431,12 +431,12 @@ def test_compilation_cache_is_private_to_the_test_session():
 def test_nonfinite_in_large_runs_replays_to_the_last_finite_iterate(monkeypatch):
     # Above KEEP_PREV_MAX_SIZE parameters the previous iterate is not carried; a nan
     # is answered by replaying the run. Lower the threshold to exercise that path.
-    from descend import loop
+    from descend._engine import plan
 
     f = lambda x: jnp.sum(x - jnp.log(x))  # noqa: E731
     x0 = jnp.array([1.2, 0.8])  # with lr 5: finite at steps 0 and 1, nan at step 2
     small = ds.minimize(f, x0, ds.gd(5.0), max_steps=100)
-    monkeypatch.setattr(loop, "KEEP_PREV_MAX_SIZE", 1)
+    monkeypatch.setattr(plan, "KEEP_PREV_MAX_SIZE", 1)
     big = ds.minimize(f, x0, ds.gd(5.0), max_steps=100)
     assert small.status == big.status == "nonfinite"
     assert big.nit == small.nit >= 2
@@ -527,12 +527,12 @@ LEAN_CASES = [
 @pytest.mark.parametrize("case", LEAN_CASES, ids=[c[0] for c in LEAN_CASES])
 @pytest.mark.parametrize("chunk_size, record_every", [(None, 1), (7, 3)])
 def test_large_run_loop_matches_the_usual_loop(monkeypatch, case, chunk_size, record_every):
-    from descend import loop
+    from descend._engine import plan
 
     _, fun, x0, opt, kw = case
     kw = dict(kw, chunk_size=chunk_size, record_every=record_every)
     usual = ds.minimize(fun, x0, opt, **kw)
-    monkeypatch.setattr(loop, "KEEP_PREV_MAX_SIZE", 1)
+    monkeypatch.setattr(plan, "KEEP_PREV_MAX_SIZE", 1)
     lean = ds.minimize(fun, x0, opt, **kw)
     assert (lean.status, lean.nit) == (usual.status, usual.nit)
     assert lean.message.split(";")[0] == usual.message.split(";")[0]

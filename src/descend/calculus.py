@@ -39,7 +39,7 @@ def resolve(fun: Any) -> Callable[..., Any]:
 
 
 def _as_x(x: Any) -> Any:
-    from .loop import prepare_x0
+    from ._inputs import prepare_x0
 
     return prepare_x0(x, "x")
 

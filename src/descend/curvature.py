@@ -20,7 +20,7 @@ def _hvp(objective: Any, x: Any, args: tuple) -> tuple[Callable[[Any], Any], Any
     from jax.flatten_util import ravel_pytree
 
     flat, unravel = ravel_pytree(x)
-    if getattr(objective, "grad", None) is not None:  # a loop.Objective, gradient given
+    if getattr(objective, "grad", None) is not None:  # a descend Objective, gradient given
         return _hvp_from_grad(objective, flat, unravel, args), flat
     try:
         hash(objective)
@@ -47,7 +47,7 @@ def _flat_grad(objective: Any, unravel: Callable[[Any], Any], args: tuple) -> An
     """The autodiff gradient of f as a function of the flat vector of parameters."""
     import jax
 
-    if hasattr(objective, "value") and hasattr(objective, "grad"):  # a loop.Objective
+    if hasattr(objective, "value") and hasattr(objective, "grad"):  # a descend Objective
         return jax.grad(lambda v: objective.value(unravel(v), args))
     return jax.grad(lambda v: objective(unravel(v), *args))
 

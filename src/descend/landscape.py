@@ -126,7 +126,7 @@ def _group(points: np.ndarray, values: np.ndarray, ok: np.ndarray, tol: float) -
 def _end_points(
     fun: Any, starts: np.ndarray, optimizer: Any, tol: float | None, scale: float, **options: Any
 ) -> tuple:
-    from .batch import minimize_batch
+    from ._batch import minimize_batch
     from .calculus import hessian
 
     options.setdefault("gtol", 1e-8)
@@ -279,7 +279,7 @@ def suggest_learning_rate(
     path, so treat it as a starting point.
     """
     from .curvature import largest_algebraic_eigenvalue
-    from .loop import prepare_x0
+    from ._inputs import prepare_x0
 
     f = resolve(fun)
     x0 = prepare_x0(x0)

@@ -562,7 +562,7 @@ def learning_rates(
     Returns:
       The matplotlib Figure.
     """
-    from ..batch import minimize_batch
+    from .._batch import minimize_batch
     from ..landscape import suggest_learning_rate
     from ..optimizers import gd
 

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import loop
-from .optimizers import AutoRate, auto_learning_rates
+from ._assemble import Messages, batch_hint
+from ._driver import interruptible
+from ._engine.plan import config, default_optimizer, needs_extra_args, plan_optimizer, resolve_optimizer, tolerances
+from ._engine.state import State
+from ._inputs import DEFAULT_MAX_HISTORY_BYTES, prepare_x0
+from ._objective import Objective
+from ._pipeline import check_inputs, check_memory, check_objective, run
+from .optimizers import AutoRate, auto_learning_rates, get_optimizer
 from .result import BatchResult
 
 __all__ = ["minimize_batch"]
@@ -19,7 +24,7 @@ __all__ = ["minimize_batch"]
 class _CutMessages(NamedTuple):
     """The batch's messages without the padding runs, in the batch's shape (lazy)."""
 
-    messages: loop.Messages
+    messages: Messages
     n_runs: int
     shape: tuple[int, ...]
 
@@ -36,7 +41,7 @@ class _Factory(NamedTuple):
         return self.factory(hyper)
 
 
-def _unrolled(objective: loop.Objective, norms: bool) -> loop.Objective:
+def _unrolled(objective: Objective, norms: bool) -> Objective:
     """The objective with its short sums written out (see :mod:`descend.small_sums`).
 
     With ``norms`` (a rule or the history needs the norm of the gradient or of the
@@ -51,7 +56,7 @@ def _unrolled(objective: loop.Objective, norms: bool) -> loop.Objective:
         return objective
     fun = small_sums(objective.fun, slices=norms)
     grad = objective.grad if objective.grad is None else small_sums(objective.grad, slices=norms)
-    return loop.Objective(fun, grad)
+    return Objective(fun, grad)
 
 
 def _first_start(leaf: Any) -> Any:
@@ -108,7 +113,7 @@ def _spread(x0s: Any, hyper: np.ndarray | None, repeats: int) -> tuple[Any, Any]
 def _check_starts(x0s: Any) -> tuple[Any, int]:
     import jax
 
-    x0s = loop.prepare_x0(x0s, "x0s")
+    x0s = prepare_x0(x0s, "x0s")
     leaves = jax.tree.leaves(x0s)
     lengths = {l.shape[0] if l.ndim else None for l in leaves}
     if None in lengths or len(lengths) != 1:
@@ -136,7 +141,51 @@ def _check_learning_rates(learning_rates: Any) -> np.ndarray:
     return lrs
 
 
-@loop.interruptible
+class _Runs(NamedTuple):
+    """How a batch's runs get their update rule: one set of numbers for all, or one per run."""
+
+    make: Callable[[Any], Any]  # hyper -> the optax transformation (a hashable key)
+    extra: bool  # the update needs value, grad and value_fn (line searches)
+    shape: tuple[int, ...]  # (n_starts,) or (n_starts, n_learning_rates)
+    hyper: np.ndarray | None  # per-run learning rates (one per run), else None
+    shared: Any  # the numbers every run shares, when ``hyper`` is None
+    learning_rates: np.ndarray | None  # the grid's rates
+    chosen: np.ndarray | None  # learning_rate="auto": the rate of each start
+
+
+def _plan_runs(
+    optimizer: Any, learning_rates: Any, objective: Objective, x0s: Any, first: Any, args: tuple
+) -> _Runs:
+    """The runs' update rules: a grid of learning rates, a rate per start ("auto"), or
+    one optimizer for every run (its numbers travel as data, as in a single run)."""
+    import jax
+
+    n_starts = jax.tree.leaves(x0s)[0].shape[0]
+    dtype = jax.tree.leaves(x0s)[0].dtype
+    if learning_rates is not None:
+        lrs = _check_learning_rates(learning_rates)
+        factory = get_optimizer(optimizer) if isinstance(optimizer, str) else optimizer
+        factory = factory if factory is not None else get_optimizer("gd")
+        if not callable(factory) or hasattr(factory, "update"):
+            raise TypeError(
+                "with learning_rates, optimizer must be a factory taking the learning "
+                "rate (e.g. ds.adam or 'adam'), got an already built transformation"
+            )
+        probe = factory(float(lrs[0]))  # refuses bad factories before compiling
+        hyper = np.tile(lrs, n_starts).astype(dtype)
+        extra = needs_extra_args(probe, first)
+        return _Runs(_Factory(factory), extra, (n_starts, lrs.size), hyper, None, lrs, None)
+    opt = resolve_optimizer(optimizer if optimizer is not None else default_optimizer())
+    if isinstance(opt, AutoRate):
+        # Each start gets the rate a single run from it would get.
+        chosen = auto_learning_rates(opt, objective, x0s, args)
+        extra = needs_extra_args(opt(float(chosen[0])), first)
+        return _Runs(opt, extra, (n_starts,), chosen.astype(dtype), None, None, chosen)
+    opt, make, shared, _ = plan_optimizer(opt, objective, first, args)
+    return _Runs(make, needs_extra_args(opt, first), (n_starts,), None, shared, None, None)
+
+
+@interruptible
 def minimize_batch(
     fun: Callable[..., Any],
     x0s: Any,
@@ -151,7 +200,7 @@ def minimize_batch(
     max_steps: int = 10_000,
     record_every: int = 1,
     history: bool | str | Sequence[str] = False,
-    max_history_bytes: float = loop.DEFAULT_MAX_HISTORY_BYTES,
+    max_history_bytes: float = DEFAULT_MAX_HISTORY_BYTES,
     diverge_factor: float = 1e8,
     callback: Callable[[BatchResult], Any] | None = None,
     progress: bool = False,
@@ -183,98 +232,47 @@ def minimize_batch(
     """
     import jax
 
-    opts = loop._validate_options(
+    objective, args, opts = check_inputs(
+        fun,
+        grad,
+        args,
         gtol=gtol,
         xtol=xtol,
         ftol=ftol,
         max_steps=max_steps,
         record_every=record_every,
+        history=history,
+        max_history_bytes=max_history_bytes,
         diverge_factor=diverge_factor,
         callback=callback,
+        progress=progress,
         chunk_size=chunk_size,
     )
-    objective = loop.make_objective(fun, grad)
     x0s, n_starts = _check_starts(x0s)
-    args = loop._check_args(args)
     first = jax.tree.map(_first_start, x0s)
-    loop.check_objective(objective, first, args)
-    lrs = chosen = opt = shared = None
-    if learning_rates is None:
-        opt = loop.resolve_optimizer(
-            optimizer if optimizer is not None else loop._default_optimizer()
-        )
-    if isinstance(opt, AutoRate):
-        # learning_rate="auto": each start gets the rate a single run from it would get.
-        chosen = auto_learning_rates(opt, objective, x0s, args)
-        make, shape = opt, (n_starts,)
-        extra = loop.needs_extra_args(opt(float(chosen[0])), first)
-        hyper = chosen.astype(jax.tree.leaves(x0s)[0].dtype)
-    elif learning_rates is not None:
-        lrs = _check_learning_rates(learning_rates)
-        factory = optimizer if optimizer is not None else "gd"
-        if isinstance(factory, str):
-            from .optimizers import get_optimizer
-
-            factory = get_optimizer(factory)
-        if not callable(factory) or hasattr(factory, "update"):
-            raise TypeError(
-                "with learning_rates, optimizer must be a factory taking the learning "
-                "rate (e.g. ds.adam or 'adam'), got an already built transformation"
-            )
-        probe = factory(float(lrs[0]))  # refuses bad factories before compiling
-        make = _Factory(factory)
-        extra = loop.needs_extra_args(probe, first)
-        shape: tuple[int, ...] = (n_starts, lrs.size)
-        hyper = np.tile(lrs, n_starts).astype(jax.tree.leaves(x0s)[0].dtype)
-    else:
-        opt, make, shared, _ = loop.plan_optimizer(opt, objective, first, args)
-        extra = loop.needs_extra_args(opt, first)
-        shape = (n_starts,)
-        hyper = None
+    check_objective(objective, first, args)
+    runs = _plan_runs(optimizer, learning_rates, objective, x0s, first, args)
+    shape, lrs = runs.shape, runs.learning_rates
     n_runs = int(np.prod(shape))
-    record = loop.history_fields(history)
-    rows = loop.history_rows(max_steps, record_every)
-    loop.check_max_history_bytes(max_history_bytes)
-    loop.check_history_budget(record, first, rows, n_runs, max_history_bytes)
-
-    x_runs, hyper = _spread(x0s, hyper, 1 if lrs is None else lrs.size)
+    check_memory(first, opts, n_runs)
+    x_runs, hyper = _spread(x0s, runs.hyper, 1 if lrs is None else lrs.size)
     hyper_batched = hyper is not None
     if not hyper_batched:
-        hyper = shared  # the same numbers for every run (or None)
+        hyper = runs.shared  # the same numbers for every run (or None)
+    norms = bool({"gtol", "xtol", "grad_norm", "step_size"} & {*opts.rules, *opts.record})
+    cfg = config(_unrolled(objective, norms), runs.make, runs.extra, opts, first, batched=True)
 
-    rules = tuple(r for r in ("gtol", "xtol", "ftol") if opts[r] > 0)
-    rules_need_norms = bool({"gtol", "xtol", "grad_norm", "step_size"} & {*rules, *record})
-    cfg = loop.Config(
-        objective=_unrolled(objective, norms=rules_need_norms),
-        make_optimizer=make,
-        extra_args=extra,
-        record=record,
-        record_every=record_every,
-        rows=rows if record else 0,
-        need_grad_norm=True,  # a nan gradient must stop each run where it happens
-        need_step_size=opts["xtol"] > 0 or "step_size" in record,
-        keep_prev=True,  # batches carry it always: no replay of one run among many
-        fast=not extra,
-        rules=rules,
-    )
-    tols = loop._tolerances(opts, first)
-    t_init = t_run = time.perf_counter()
-    if callback is None and not progress:
-        state = loop.Fresh(x_runs)  # init and the first chunk in one call
-    else:
-        init_fn = loop._compiled(True, hyper_batched)[0]
-        state = init_fn(cfg, x_runs, hyper, args, tols)
-    init_time = time.perf_counter() - t_init  # mostly compilation on a first call
+    def cut(a: Any) -> Any:
+        a = np.asarray(a)
+        return a[:n_runs].reshape(shape + a.shape[1:])
 
-    def snapshot(s: loop.State) -> BatchResult:
+    def snapshot(s: State) -> BatchResult:
         f, gn, step, x, nfev = jax.device_get((s.f, s.grad_norm, s.step, s.x, s.nfev))
-        gn = np.sqrt(gn)  # kept squared in the loop
-        cut = lambda a: np.asarray(a)[:n_runs].reshape(shape + np.shape(a)[1:])  # noqa: E731
         return BatchResult(
             x=jax.tree.map(cut, x),
             fun=cut(f),
             jac=None,
-            grad_norm=cut(gn),
+            grad_norm=cut(np.sqrt(gn)),  # kept squared in the loop
             nit=cut(step),
             nfev=cut(step) + 1 if isinstance(nfev, tuple) else cut(nfev),
             status=np.full(shape, None, dtype=object),
@@ -283,25 +281,19 @@ def minimize_batch(
             learning_rates=lrs,
         )
 
-    state, _, compile_time = loop.drive(
+    out = run(
         cfg,
-        state,
+        x_runs,
         hyper,
         args,
-        tols,
+        tolerances(opts, first),
+        opts,
         batched=True,
         hyper_batched=hyper_batched,
-        max_steps=max_steps,
-        callback=callback,
-        progress=progress,
-        chunk_size=chunk_size,
         snapshot=snapshot,
+        suggestion=batch_hint,
     )
-    fields = loop.finish(cfg, state, args, loop._message_tols(opts), suggestion=loop.batch_hint)
-
-    def cut(a: Any) -> Any:
-        a = np.asarray(a)
-        return a[:n_runs].reshape(shape + a.shape[1:])
+    fields = out.fields
 
     hist = fields["history"]
     if hist is not None:
@@ -324,9 +316,9 @@ def minimize_batch(
         message=_CutMessages(fields["message"], n_runs, shape),  # built on first use
         history=hist,
         learning_rates=lrs,
-        learning_rate=None if chosen is None else chosen.reshape(shape),
+        learning_rate=None if runs.chosen is None else runs.chosen.reshape(shape),
         objective=objective,
         args=args,
-        wall_time=time.perf_counter() - t_run - compile_time - init_time,
-        compile_time=compile_time + init_time,
+        wall_time=out.wall_time,
+        compile_time=out.compile_time,
     )

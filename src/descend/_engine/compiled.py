@@ -1,0 +1,53 @@
+"""The jit-compiled programs: init, a chunk, and init-then-chunk, per engine."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from .._env import enable_compilation_cache
+from .blocks import blocks_chunk
+from .large import large_chunk
+from .state import Config, Engine, State, init_state
+from .stepwise import run_chunk, run_chunk_batched
+
+__all__ = ["Fresh", "compiled"]
+
+
+@functools.cache
+def compiled(batched: bool, hyper_batched: bool) -> tuple[Callable, Callable, Callable]:
+    """jit-compiled init, chunk and init-then-chunk (vmapped for batches); cached on cfg."""
+    import jax
+
+    enable_compilation_cache()
+
+    init = init_state
+    if batched:
+        h = 0 if hyper_batched else None
+        init = jax.vmap(init_state, in_axes=(None, 0, h, None, None))
+        loops = {
+            Engine.STEPWISE: functools.partial(run_chunk_batched, hyper_batched=hyper_batched),
+            Engine.BLOCKS: functools.partial(blocks_chunk, hyper_batched=hyper_batched),
+        }
+    else:
+        loops = {Engine.STEPWISE: run_chunk, Engine.LARGE: large_chunk}
+
+    def chunk(cfg: Config, s: State, hyper: Any, args: tuple, tols: Any, stop_at: Any) -> State:
+        return loops[cfg.engine](cfg, s, hyper, args, tols, stop_at)
+
+    def start(cfg: Config, x0: Any, hyper: Any, args: tuple, tols: Any, stop_at: Any) -> State:
+        return chunk(cfg, init(cfg, x0, hyper, args, tols), hyper, args, tols, stop_at)
+
+    return (
+        jax.jit(init, static_argnums=0),
+        jax.jit(chunk, static_argnums=0, donate_argnums=1),
+        # init and the first chunk in one call: a short run is one dispatch.
+        jax.jit(start, static_argnums=0),
+    )
+
+
+class Fresh(NamedTuple):
+    """A run not started: :func:`drive` runs its init and first chunk in one call."""
+
+    x0: Any

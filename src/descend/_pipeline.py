@@ -1,0 +1,81 @@
+"""The one pipeline of ``minimize`` and ``minimize_batch``.
+
+inputs checked once (:func:`check_inputs`) -> a plan (:mod:`descend._engine.plan`:
+the numbers, the loop) -> the compiled loop, run by the chunk driver (progress,
+callback, Ctrl-C) -> result assembly (:func:`descend._assemble.finish`) -> fields
+from which each entry point builds its ``Result`` or ``BatchResult``. The two entry
+points differ only where batching does: how starts become runs, and the result's shape.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from ._assemble import finish
+from ._driver import drive
+from ._engine.compiled import Fresh, compiled
+from ._engine.state import Config, State, Tolerances
+from ._inputs import Options, check_args, check_history_budget, check_options, message_tols
+from ._objective import Objective, check_objective, make_objective
+
+__all__ = ["Outcome", "check_inputs", "check_memory", "check_objective", "run"]
+
+
+def check_inputs(fun: Any, grad: Any, args: Any, **options: Any) -> tuple[Objective, tuple, Options]:
+    """The objective, args and options, each checked (before the start is looked at)."""
+    opts = check_options(**options)
+    return make_objective(fun, grad), check_args(args), opts
+
+
+def check_memory(x0: Any, opts: Options, n_runs: int) -> None:
+    """Refuse a history that would not fit in ``max_history_bytes`` for all runs."""
+    check_history_budget(opts.record, x0, opts.rows, n_runs, opts.max_history_bytes)
+
+
+class Outcome(NamedTuple):
+    """What the pipeline hands back: the host-side fields and the timings."""
+
+    fields: dict
+    wall_time: float  # stepping, without compilation
+    compile_time: float
+
+
+def run(
+    cfg: Config,
+    x: Any,
+    hyper: Any,
+    args: tuple,
+    tols: Tolerances,
+    opts: Options,
+    *,
+    batched: bool,
+    hyper_batched: bool,
+    snapshot: Callable[[State], Any],
+    suggestion: Callable[[], str],
+) -> Outcome:
+    """Start the runs at ``x``, drive the compiled loop to the end, assemble the fields."""
+    t_run = time.perf_counter()
+    if opts.callback is None and not opts.progress:
+        state: Any = Fresh(x)  # init and the first chunk in one compiled call
+    else:  # the callback and the bar need the state before the first chunk
+        state = compiled(batched, hyper_batched)[0](cfg, x, hyper, args, tols)
+    init_time = time.perf_counter() - t_run  # mostly compilation on a first call
+    state, _, compile_time = drive(
+        cfg,
+        state,
+        hyper,
+        args,
+        tols,
+        batched=batched,
+        hyper_batched=hyper_batched,
+        max_steps=opts.max_steps,
+        callback=opts.callback,
+        progress=opts.progress,
+        chunk_size=opts.chunk_size,
+        snapshot=snapshot,
+    )
+    fields = finish(cfg, state, args, message_tols(opts), suggestion=suggestion)
+    compile_time += init_time
+    return Outcome(fields, time.perf_counter() - t_run - compile_time, compile_time)
