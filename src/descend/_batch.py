@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -16,7 +17,7 @@ from ._inputs import DEFAULT_MAX_HISTORY_BYTES, prepare_x0
 from ._objective import Objective
 from ._pipeline import check_inputs, check_memory, check_objective, run
 from .optimizers import AutoRate, auto_learning_rates, get_optimizer
-from .result import BatchResult
+from .result import BatchResult, History
 
 __all__ = ["minimize_batch"]
 
@@ -141,6 +142,17 @@ def _check_learning_rates(learning_rates: Any) -> np.ndarray:
     return lrs
 
 
+class _Cut(NamedTuple):
+    """The runs' values without the padding runs, in the batch's shape (run axis first)."""
+
+    n_runs: int
+    shape: tuple[int, ...]
+
+    def __call__(self, a: Any) -> np.ndarray:
+        a = np.asarray(a)
+        return a[: self.n_runs].reshape(self.shape + a.shape[1:])
+
+
 class _Runs(NamedTuple):
     """How a batch's runs get their update rule: one set of numbers for all, or one per run."""
 
@@ -183,6 +195,32 @@ def _plan_runs(
         return _Runs(opt, extra, (n_starts,), chosen.astype(dtype), None, None, chosen)
     opt, make, shared, _ = plan_optimizer(opt, objective, first, args)
     return _Runs(make, needs_extra_args(opt, first), (n_starts,), None, shared, None, None)
+
+
+def _snapshot(s: State, cut: _Cut, learning_rates: np.ndarray | None) -> BatchResult:
+    """The batch while it runs, for a callback (no history, no messages yet)."""
+    import jax
+
+    f, gn, step, x, nfev = jax.device_get((s.f, s.grad_norm, s.step, s.x, s.nfev))
+    shape = cut.shape
+    return BatchResult(
+        x=jax.tree.map(cut, x),
+        fun=cut(f),
+        jac=None,
+        grad_norm=cut(np.sqrt(gn)),  # kept squared in the loop
+        nit=cut(step),
+        nfev=cut(step) + 1 if isinstance(nfev, tuple) else cut(nfev),
+        status=np.full(shape, None, dtype=object),
+        success=np.zeros(shape, bool),
+        message=np.full(shape, "running", dtype=object),
+        learning_rates=learning_rates,
+    )
+
+
+def _cut_history(hist: History, cut: _Cut) -> History:
+    import jax
+
+    return History(**{f.name: jax.tree.map(cut, getattr(hist, f.name)) for f in dataclasses.fields(hist)})
 
 
 @interruptible
@@ -262,24 +300,7 @@ def minimize_batch(
     norms = bool({"gtol", "xtol", "grad_norm", "step_size"} & {*opts.rules, *opts.record})
     cfg = config(_unrolled(objective, norms), runs.make, runs.extra, opts, first, batched=True)
 
-    def cut(a: Any) -> Any:
-        a = np.asarray(a)
-        return a[:n_runs].reshape(shape + a.shape[1:])
-
-    def snapshot(s: State) -> BatchResult:
-        f, gn, step, x, nfev = jax.device_get((s.f, s.grad_norm, s.step, s.x, s.nfev))
-        return BatchResult(
-            x=jax.tree.map(cut, x),
-            fun=cut(f),
-            jac=None,
-            grad_norm=cut(np.sqrt(gn)),  # kept squared in the loop
-            nit=cut(step),
-            nfev=cut(step) + 1 if isinstance(nfev, tuple) else cut(nfev),
-            status=np.full(shape, None, dtype=object),
-            success=np.zeros(shape, bool),
-            message=np.full(shape, "running", dtype=object),
-            learning_rates=lrs,
-        )
+    cut = _Cut(n_runs, shape)
 
     out = run(
         cfg,
@@ -290,20 +311,10 @@ def minimize_batch(
         opts,
         batched=True,
         hyper_batched=hyper_batched,
-        snapshot=snapshot,
+        snapshot=functools.partial(_snapshot, cut=cut, learning_rates=lrs),
         suggestion=batch_hint,
     )
-    fields = out.fields
-
-    hist = fields["history"]
-    if hist is not None:
-        hist = type(hist)(
-            steps=cut(hist.steps),
-            x=None if hist.x is None else jax.tree.map(cut, hist.x),
-            fun=None if hist.fun is None else cut(hist.fun),
-            grad_norm=None if hist.grad_norm is None else cut(hist.grad_norm),
-            step_size=None if hist.step_size is None else cut(hist.step_size),
-        )
+    fields, hist = out.fields, out.fields["history"]
     return BatchResult(
         x=jax.tree.map(cut, fields["x"]),
         fun=cut(fields["fun"]),
@@ -314,7 +325,7 @@ def minimize_batch(
         status=cut(fields["status"]),
         success=cut(fields["success"]),
         message=_CutMessages(fields["message"], n_runs, shape),  # built on first use
-        history=hist,
+        history=None if hist is None else _cut_history(hist, cut),
         learning_rates=lrs,
         learning_rate=None if runs.chosen is None else runs.chosen.reshape(shape),
         objective=objective,
