@@ -13,18 +13,15 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from . import stopping
-from ._engine.compiled import Fresh, compiled
-from ._engine.state import Config, State, Tolerances
-from ._inputs import tree_size
-from ._objective import signature
+from ._engine.compiled import Fresh
 from .stopping import Status
 
-__all__ = ["Progress", "SigintFlag", "drive", "interruptible"]
+__all__ = ["Program", "Progress", "SigintFlag", "drive", "interruptible"]
 
 _WARM: set = set()  # loops already compiled, keyed by config and signature
 
@@ -150,55 +147,106 @@ class Progress:
                 print(file=sys.stderr)
 
 
+class Program(NamedTuple):
+    """A compiled loop as the driver sees it: any loop with these pieces can be driven.
+
+    Its state is a NamedTuple with ``step`` and ``status`` (codes of
+    :mod:`descend.stopping`; a leading run axis in batches) and ``_replace``.
+    """
+
+    init: Callable[[Any], Any]  # start -> the state there
+    chunk: Callable[[Any, Any], Any]  # (state, stop_at) -> steps until stop_at or all stopped
+    start: Callable[[Any, Any], Any]  # (start, stop_at) -> init then chunk: one dispatch
+    key: Any  # hashable, equal for programs that share compiled code; None: unknown
+    size: int  # parameters of all runs together: sizes the first chunk
+
+
 def drive(
-    cfg: Config,
-    state: State | Fresh,
-    hyper: Any,
-    args: tuple,
-    tols: Tolerances,
+    program: Program,
+    state: Any,
     *,
-    batched: bool,
-    hyper_batched: bool,
     max_steps: int,
     callback: Callable[[Any], Any] | None,
     progress: bool,
     chunk_size: int | None,
-    snapshot: Callable[[State], Any],
-) -> tuple[State, float, float]:
-    """Run the compiled loop chunk by chunk; returns (state, wall_time, compile_time).
+    snapshot: Callable[[Any], Any],
+    describe: Callable[[Any], str] | None = None,
+) -> tuple[Any, float, float]:
+    """Run ``program`` chunk by chunk from ``state`` (or a :class:`Fresh` start).
 
-    Between chunks: progress, ``callback(snapshot)`` (StopIteration -> ``stopped``,
-    KeyboardInterrupt -> ``interrupted``) and Ctrl-C (-> ``interrupted``).
+    Between chunks: the progress bar (``describe(state)`` says what it shows),
+    ``callback(snapshot(state))`` (StopIteration -> ``stopped``, KeyboardInterrupt ->
+    ``interrupted``) and Ctrl-C (-> ``interrupted``). Returns (state, wall_time,
+    compile_time).
     """
-    import jax
-    import jax.numpy as jnp
-
     sigint = SigintFlag.current()  # installed by the entry point (@interruptible)
-    init_fn, chunk_fn, start_fn = compiled(batched, hyper_batched)
     interactive = callback is not None or progress
-    target = 0.1 if interactive else 0.5  # seconds per chunk
     # First chunk: short with a bar or callback; otherwise about 10^8 parameter-steps
     # (~0.1 s; small runs and batches finish in one dispatch).
-    fresh = isinstance(state, Fresh)
-    n_params = max(1, tree_size(state.x0 if fresh else state.x))
-    size = chunk_size or (64 if interactive else max(1, min(100_000, 10**8 // n_params)))
+    size = chunk_size or (64 if interactive else max(1, min(100_000, 10**8 // program.size)))
     t0 = time.perf_counter()
-    if fresh and size < max_steps:
+    state = _compile(program, state, size < max_steps, sigint)
+    compile_time = time.perf_counter() - t0
+    bar = Progress(max_steps, progress)
+    describe = describe or _describe
+    done_at, final_code = 0, None
+    try:
+        while final_code is None:
+            if sigint.hit:
+                final_code = Status.INTERRUPTED
+                break
+            stop_at = min(done_at + size, max_steps)
+            t_chunk = time.perf_counter()
+            state = _advance(program, state, stop_at)
+            steps_run, done_at = stop_at - done_at, stop_at
+            if done_at >= max_steps:
+                break  # no need to wait for the status here: the result fetches it
+            step, status = (np.asarray(a) for a in _fetch((state.step, state.status)))
+            elapsed = time.perf_counter() - t_chunk
+            if not (status == stopping.RUNNING).any():
+                break
+            if sigint.hit:
+                final_code = Status.INTERRUPTED
+                break
+            if progress:
+                bar.update(int(np.max(step)), describe(state))
+            final_code = _call_back(callback, snapshot, state)
+            if chunk_size is None:
+                size = _next_size(size, elapsed, steps_run, interactive)
+    finally:
+        if progress:
+            bar.update(int(np.max(_fetch(state.step))), describe(state).split("  ")[0])
+            bar.close()
+    if final_code is not None:
+        state = _stop_running(state, stopping.CODES[final_code])
+    return state, time.perf_counter() - t0 - compile_time, compile_time
+
+
+def _fetch(tree: Any) -> Any:
+    import jax
+
+    return jax.device_get(tree)
+
+
+def _advance(program: Program, state: Any, stop_at: int) -> Any:
+    if isinstance(state, Fresh):
+        return program.start(state.x0, np.int32(stop_at))
+    return program.chunk(state, np.int32(stop_at))
+
+
+def _compile(program: Program, state: Any, several_chunks: bool, sigint: SigintFlag) -> Any:
+    """Compile what the run will call (a zero-step call), so chunk timing measures
+    steps only; returns the state to start from."""
+    import jax
+
+    if isinstance(state, Fresh) and several_chunks:
         # More than one chunk: the chunk function is needed (and compiled) anyway.
-        state, fresh = init_fn(cfg, state.x0, hyper, args, tols), False
+        state = program.init(state.x0)
         jax.block_until_ready(state.status)  # compiling init counts as compile time
-
-    def run(state: Any, stop_at: int) -> State:
-        if isinstance(state, Fresh):
-            return start_fn(cfg, state.x0, hyper, args, tols, np.int32(stop_at))
-        return chunk_fn(cfg, state, hyper, args, tols, np.int32(stop_at))
-
-    # The state's layout follows from cfg and x; keying on them is cheaper than the state.
-    key = signature(state.x0 if fresh else state.x, hyper, args)
-    key = None if key is None else (cfg, batched, hyper_batched, fresh, key)
+    fresh = isinstance(state, Fresh)
+    key = None if program.key is None else (program.key, fresh)
     if key is None or key not in _WARM:
-        # A zero-step call compiles the loop, so chunk timing below measures only steps.
-        warm = run(state, 0)
+        warm = _advance(program, state, 0)
         jax.block_until_ready(warm.status)
         # A fresh run starts again (init is cheap), unless Ctrl-C came while compiling.
         state = state if fresh and not sigint.hit else warm
@@ -206,58 +254,44 @@ def drive(
             _WARM.add(key)
     if sigint.hit and isinstance(state, Fresh):
         # Ctrl-C while checking or tracing: the result is the start, f and gradient there.
-        state = init_fn(cfg, state.x0, hyper, args, tols)
-    compile_time = time.perf_counter() - t0
-    bar = Progress(max_steps, progress)
-    done_at = 0
-    final_code: int | None = None
-    run_start = time.perf_counter()
+        state = program.init(state.x0)
+    return state
+
+
+def _call_back(callback: Callable[[Any], Any] | None, snapshot: Callable, state: Any) -> Any:
+    """Call the user's callback; the Status that ends the run, if it asks to stop."""
+    if callback is None:
+        return None
     try:
-        while True:
-            if sigint.hit:
-                final_code = stopping.CODES[Status.INTERRUPTED]
-                break
-            stop_at = min(done_at + size, max_steps)
-            steps_run = stop_at - done_at
-            t_chunk = time.perf_counter()
-            state = run(state, stop_at)
-            done_at = stop_at
-            if done_at >= max_steps:
-                break  # no need to wait for the status here: finish() fetches it
-            step, status = jax.device_get((state.step, state.status))
-            elapsed = time.perf_counter() - t_chunk
-            if not (np.asarray(status) == stopping.RUNNING).any():
-                break
-            if sigint.hit:
-                final_code = stopping.CODES[Status.INTERRUPTED]
-                break
-            if progress:
-                f = np.asarray(jax.device_get(state.f))
-                g = np.sqrt(np.asarray(jax.device_get(state.grad_norm)))
-                bar.update(int(np.max(step)), f"f {np.min(f):.4g}  |grad| {np.min(g):.2e}")
-            if callback is not None:
-                try:
-                    callback(snapshot(state))
-                except StopIteration:
-                    final_code = stopping.CODES[Status.STOPPED]
-                    break
-                except KeyboardInterrupt:
-                    final_code = stopping.CODES[Status.INTERRUPTED]
-                    break
-            if chunk_size is None:
-                # Aim for ~target seconds per chunk: each chunk costs a dispatch
-                # (~0.1 ms), so few, long chunks; with a bar or callback grow
-                # geometrically so the first updates come quickly.
-                per_step = max(elapsed, 1e-6) / max(steps_run, 1)
-                want = max(int(target / per_step), 1)
-                size = min(size * 2, want) if interactive else want
-    finally:
-        if progress:
-            f = np.asarray(jax.device_get(state.f))
-            bar.update(int(np.max(jax.device_get(state.step))), f"f {np.min(f):.4g}")
-            bar.close()
-    if final_code is not None:
-        state = state._replace(
-            status=jnp.where(state.status == stopping.RUNNING, jnp.int32(final_code), state.status)
-        )
-    return state, time.perf_counter() - run_start, compile_time
+        callback(snapshot(state))
+    except StopIteration:
+        return Status.STOPPED
+    except KeyboardInterrupt:
+        return Status.INTERRUPTED
+    return None
+
+
+def _next_size(size: int, elapsed: float, steps_run: int, interactive: bool) -> int:
+    """Steps in the next chunk: about 0.5 s of work (0.1 s with a bar or callback).
+
+    Each chunk costs a dispatch (~0.1 ms), so few, long chunks; with a bar or
+    callback the size grows geometrically, so the first updates come quickly.
+    """
+    per_step = max(elapsed, 1e-6) / max(steps_run, 1)
+    want = max(int((0.1 if interactive else 0.5) / per_step), 1)
+    return min(size * 2, want) if interactive else want
+
+
+def _describe(state: Any) -> str:
+    """The bar's text for a run of the engine (or the best of a batch's runs)."""
+    f = np.asarray(_fetch(state.f))
+    g = np.sqrt(np.asarray(_fetch(state.grad_norm)))  # kept squared in the loop
+    return f"f {np.min(f):.4g}  |grad| {np.min(g):.2e}"
+
+
+def _stop_running(state: Any, code: int) -> Any:
+    """Runs still running get ``code`` (stopped, interrupted); the others keep theirs."""
+    import jax.numpy as jnp
+
+    status = jnp.where(state.status == stopping.RUNNING, jnp.int32(code), state.status)
+    return state._replace(status=status)

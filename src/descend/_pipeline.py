@@ -14,11 +14,11 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from ._assemble import finish
-from ._driver import drive
+from ._driver import Program, drive
 from ._engine.compiled import Fresh, compiled
 from ._engine.state import Config, State, Tolerances
-from ._inputs import Options, check_args, check_history_budget, check_options, message_tols
-from ._objective import Objective, check_objective, make_objective
+from ._inputs import Options, check_args, check_history_budget, check_options, message_tols, tree_size
+from ._objective import Objective, check_objective, make_objective, signature
 
 __all__ = ["Outcome", "check_inputs", "check_memory", "check_objective", "run"]
 
@@ -42,6 +42,29 @@ class Outcome(NamedTuple):
     compile_time: float
 
 
+def program(
+    cfg: Config,
+    x: Any,
+    hyper: Any,
+    args: tuple,
+    tols: Tolerances,
+    *,
+    batched: bool,
+    hyper_batched: bool,
+) -> Program:
+    """The engine's compiled loop for these runs, as the driver sees it."""
+    init, chunk, start = compiled(batched, hyper_batched)
+    # The state's layout follows from cfg and x; keying on them is cheaper than the state.
+    key = signature(x, hyper, args)
+    return Program(
+        init=lambda x0: init(cfg, x0, hyper, args, tols),
+        chunk=lambda s, stop_at: chunk(cfg, s, hyper, args, tols, stop_at),
+        start=lambda x0, stop_at: start(cfg, x0, hyper, args, tols, stop_at),
+        key=None if key is None else (cfg, batched, hyper_batched, key),
+        size=max(1, tree_size(x)),
+    )
+
+
 def run(
     cfg: Config,
     x: Any,
@@ -63,13 +86,8 @@ def run(
         state = compiled(batched, hyper_batched)[0](cfg, x, hyper, args, tols)
     init_time = time.perf_counter() - t_run  # mostly compilation on a first call
     state, _, compile_time = drive(
-        cfg,
+        program(cfg, x, hyper, args, tols, batched=batched, hyper_batched=hyper_batched),
         state,
-        hyper,
-        args,
-        tols,
-        batched=batched,
-        hyper_batched=hyper_batched,
         max_steps=opts.max_steps,
         callback=opts.callback,
         progress=opts.progress,
