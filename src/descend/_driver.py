@@ -18,10 +18,15 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import stopping
-from ._engine.compiled import Fresh
 from .stopping import Status
 
-__all__ = ["Program", "Progress", "SigintFlag", "drive", "interruptible"]
+__all__ = ["Fresh", "Program", "Progress", "SigintFlag", "drive", "interruptible"]
+
+
+class Fresh(NamedTuple):
+    """A run not started: the driver runs its init and first chunk in one call."""
+
+    x0: Any
 
 _WARM: set = set()  # loops already compiled, keyed by config and signature
 

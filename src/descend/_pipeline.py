@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from ._assemble import finish
-from ._driver import Program, drive
-from ._engine.compiled import Fresh, compiled
+from ._driver import Fresh, Program, drive
+from ._engine.compiled import compiled
 from ._engine.state import Config, State, Tolerances
 from ._inputs import Options, check_args, check_history_budget, check_options, message_tols, tree_size
 from ._objective import Objective, check_objective, make_objective, signature

@@ -1,10 +1,10 @@
-"""The jit-compiled programs: init, a chunk, and init-then-chunk, per engine."""
+"""The jit-compiled programs: init, a chunk, and init-then-chunk, for every engine."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 from .._env import enable_compilation_cache
 from .blocks import blocks_chunk
@@ -12,7 +12,7 @@ from .large import large_chunk
 from .state import Config, Engine, State, init_state
 from .stepwise import run_chunk, run_chunk_batched
 
-__all__ = ["Fresh", "compiled"]
+__all__ = ["compiled"]
 
 
 @functools.cache
@@ -46,8 +46,3 @@ def compiled(batched: bool, hyper_batched: bool) -> tuple[Callable, Callable, Ca
         jax.jit(start, static_argnums=0),
     )
 
-
-class Fresh(NamedTuple):
-    """A run not started: :func:`drive` runs its init and first chunk in one call."""
-
-    x0: Any
