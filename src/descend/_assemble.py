@@ -15,7 +15,18 @@ from ._objective import Objective
 from .result import History, Result
 from .stopping import Status
 
-__all__ = ["Messages", "batch_hint", "finish", "learning_rate_hint", "local_note", "result_snapshot", "to_numpy", "tree_norm", "with_direction"]
+__all__ = [
+    "Messages",
+    "batch_hint",
+    "finish",
+    "learning_rate_hint",
+    "local_note",
+    "result_snapshot",
+    "to_numpy",
+    "tree_norm",
+    "with_direction",
+]
+
 
 def to_numpy(tree: Any) -> Any:
     """The tree's leaves as numpy arrays.

@@ -11,7 +11,14 @@ import numpy as np
 
 from ._assemble import Messages, batch_hint
 from ._driver import interruptible
-from ._engine.plan import config, default_optimizer, needs_extra_args, plan_optimizer, resolve_optimizer, tolerances
+from ._engine.plan import (
+    config,
+    default_optimizer,
+    needs_extra_args,
+    plan_optimizer,
+    resolve_optimizer,
+    tolerances,
+)
 from ._engine.state import State
 from ._inputs import DEFAULT_MAX_HISTORY_BYTES, prepare_x0
 from ._objective import Objective
@@ -220,7 +227,9 @@ def _snapshot(s: State, cut: _Cut, learning_rates: np.ndarray | None) -> BatchRe
 def _cut_history(hist: History, cut: _Cut) -> History:
     import jax
 
-    return History(**{f.name: jax.tree.map(cut, getattr(hist, f.name)) for f in dataclasses.fields(hist)})
+    return History(
+        **{f.name: jax.tree.map(cut, getattr(hist, f.name)) for f in dataclasses.fields(hist)}
+    )
 
 
 @interruptible

@@ -28,6 +28,7 @@ class Fresh(NamedTuple):
 
     x0: Any
 
+
 _WARM: set = set()  # loops already compiled, keyed by config and signature
 
 

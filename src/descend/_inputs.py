@@ -196,8 +196,12 @@ def check_options(
         max_steps=max_steps,
         record_every=check_int(record_every, "record_every"),
         record=history_fields(history),
-        max_history_bytes=check_real(max_history_bytes, "max_history_bytes", low=0, low_open=True, finite=False),
-        diverge_factor=check_real(diverge_factor, "diverge_factor", low=0, low_open=True, finite=False),
+        max_history_bytes=check_real(
+            max_history_bytes, "max_history_bytes", low=0, low_open=True, finite=False
+        ),
+        diverge_factor=check_real(
+            diverge_factor, "diverge_factor", low=0, low_open=True, finite=False
+        ),
         callback=callback,
         progress=bool(progress),
         chunk_size=None if chunk_size is None else check_int(chunk_size, "chunk_size"),

@@ -7,9 +7,23 @@ from typing import Any
 
 import numpy as np
 
-from ._assemble import learning_rate_hint, local_note, result_snapshot, to_numpy, tree_norm, with_direction
+from ._assemble import (
+    learning_rate_hint,
+    local_note,
+    result_snapshot,
+    to_numpy,
+    tree_norm,
+    with_direction,
+)
 from ._driver import SigintFlag, interruptible
-from ._engine.plan import config, default_optimizer, needs_extra_args, plan_optimizer, resolve_optimizer, tolerances
+from ._engine.plan import (
+    config,
+    default_optimizer,
+    needs_extra_args,
+    plan_optimizer,
+    resolve_optimizer,
+    tolerances,
+)
 from ._inputs import DEFAULT_MAX_HISTORY_BYTES, prepare_x0
 from ._objective import Objective
 from ._pipeline import check_inputs, check_memory, check_objective, run
@@ -17,6 +31,7 @@ from .result import Result
 from .stopping import Status
 
 __all__ = ["minimize"]
+
 
 @interruptible
 def minimize(

@@ -17,13 +17,22 @@ from ._assemble import finish
 from ._driver import Fresh, Program, drive
 from ._engine.compiled import compiled
 from ._engine.state import Config, State, Tolerances
-from ._inputs import Options, check_args, check_history_budget, check_options, message_tols, tree_size
+from ._inputs import (
+    Options,
+    check_args,
+    check_history_budget,
+    check_options,
+    message_tols,
+    tree_size,
+)
 from ._objective import Objective, check_objective, make_objective, signature
 
 __all__ = ["Outcome", "check_inputs", "check_memory", "check_objective", "run"]
 
 
-def check_inputs(fun: Any, grad: Any, args: Any, **options: Any) -> tuple[Objective, tuple, Options]:
+def check_inputs(
+    fun: Any, grad: Any, args: Any, **options: Any
+) -> tuple[Objective, tuple, Options]:
     """The objective, args and options, each checked (before the start is looked at)."""
     opts = check_options(**options)
     return make_objective(fun, grad), check_args(args), opts

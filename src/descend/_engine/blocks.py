@@ -22,6 +22,7 @@ from .stepwise import run_chunk_batched, where_runs
 
 __all__ = ["blocks_chunk"]
 
+
 def fast_block(
     cfg: Config,
     s: State,
@@ -151,7 +152,9 @@ def fast_block(
         f, g, updates, opt_state = lax.optimization_barrier((f, g, updates, opt_state))
         gn, ss = norms(g, updates)
         if cfg.record:
-            hist = write_row(hist, names, history_row(k, cfg.record_every), x, f, gn, ss_prev, active)
+            hist = write_row(
+                hist, names, history_row(k, cfg.record_every), x, f, gn, ss_prev, active
+            )
         x_new = poison(k, optax.apply_updates(x, updates), f, g, gn, f_prev, ss)
         return (
             x_new,

@@ -45,4 +45,3 @@ def compiled(batched: bool, hyper_batched: bool) -> tuple[Callable, Callable, Ca
         # init and the first chunk in one call: a short run is one dispatch.
         jax.jit(start, static_argnums=0),
     )
-

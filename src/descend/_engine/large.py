@@ -9,6 +9,7 @@ from .state import Config, State, Tolerances, history_row, scalar_fields, tree_s
 
 __all__ = ["large_chunk"]
 
+
 class _Lean(NamedTuple):
     """The carry of :func:`large_chunk`: iterate ``k``, not evaluated yet."""
 
@@ -87,9 +88,7 @@ def _start(s: State) -> _Lean:
     )
 
 
-def _advance(
-    cfg: Config, opt: Any, f0: Any, tols: Tolerances, c: _Lean, f: Any, g: Any
-) -> _Lean:
+def _advance(cfg: Config, opt: Any, f0: Any, tols: Tolerances, c: _Lean, f: Any, g: Any) -> _Lean:
     """Test iterate c.k (f and g evaluated there), record it and step from it."""
     import jax
     import jax.numpy as jnp

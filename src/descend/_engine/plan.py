@@ -16,16 +16,22 @@ from .._inputs import Options, tree_size
 from .._objective import Objective, signature
 from .state import Config, Engine, Tolerances
 
-__all__ = ["KEEP_PREV_MAX_SIZE", "config", "default_optimizer", "needs_extra_args", "plan_optimizer", "resolve_optimizer"]
+__all__ = [
+    "KEEP_PREV_MAX_SIZE",
+    "config",
+    "default_optimizer",
+    "needs_extra_args",
+    "plan_optimizer",
+    "resolve_optimizer",
+]
 
 KEEP_PREV_MAX_SIZE = 2**20
 
 
-def fixed(optimizer: Any) -> Callable[[Any], Any]:
-    return _Fixed(optimizer)
+class Fixed(NamedTuple):
+    """``hyper -> optimizer`` for a transformation whose numbers are compiled in
+    (one the user built with optax); hashable, so it keys its own compiled loop."""
 
-
-class _Fixed(NamedTuple):
     optimizer: Any
 
     def __call__(self, hyper: Any) -> Any:
@@ -75,7 +81,7 @@ def plan_optimizer(
         optimizer = optimizer(choice.value)
     values = numbers_of(optimizer)
     if values is None:
-        return optimizer, fixed(optimizer), None, choice
+        return optimizer, Fixed(optimizer), None, choice
     # Python floats: weakly typed in the program, so each leaf computes in its own
     # dtype, as with the numbers compiled in (float32 leaves stay float32 exactly).
     return optimizer, Numbers(optimizer.descend_factory), dict(values), choice

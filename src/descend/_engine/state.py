@@ -11,11 +11,11 @@ import enum
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-
 from .. import stopping
 from .._objective import Objective
 
 __all__ = ["Config", "Engine", "State", "Tolerances", "init_state", "tree_sq", "write_row"]
+
 
 class Engine(enum.Enum):
     """Which compiled loop runs (picked once, by :func:`descend._engine.plan.config`)."""

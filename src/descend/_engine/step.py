@@ -20,6 +20,7 @@ from .state import (
 
 __all__ = ["take_step"]
 
+
 def take_step(
     cfg: Config, s: State, hyper: Any, args: tuple, tols: Tolerances, active: Any = None
 ) -> State:

@@ -14,6 +14,7 @@ from .step import take_step
 
 __all__ = ["run_chunk", "run_chunk_batched", "where_runs"]
 
+
 def run_chunk(
     cfg: Config, s: State, hyper: Any, args: tuple, tols: Tolerances, stop_at: Any
 ) -> State:
