@@ -45,6 +45,12 @@ def fast_block(
     XLA emits a step as one kernel with no per-step statuses or freezing of runs; it
     takes two steps an iteration and carries the middle values of the previous pair
     too, so that x is updated in place (see ``pair``).
+
+    In freeze mode (gtol the only tolerance, no history; see :func:`_freezes`) a rule
+    that fires keeps x at its iterate instead, and the block counts the iterates where
+    none fired: a run frozen at iterate ``k0 + count`` is finished from that x by
+    :func:`_stopped_at`, with no replay. Returns ``(state, count, x)`` (x before the
+    last step), or ``(state, None, None)`` when poisoning.
     """
     import jax
     import jax.numpy as jnp
@@ -79,6 +85,27 @@ def fast_block(
     )
     gm = g_max(dtype)
     band = 4 * gm / float(big)  # how far a threshold may move (below 1e-150 in f64)
+    # Freeze mode (see _freezes): a rule that fires keeps x where it is, and a per-run
+    # count of the iterates where none fired says which iterate that is.
+    frozen_mode = _freezes(cfg)
+
+    def freeze(x: Any, x_new: Any, f: Any, g: Any, gn: Any) -> tuple[Any, Any]:
+        """(x_new, or x where a rule fires at x, or nan where |g| > g_max; no rule fired).
+
+        One per-run verdict, so a run freezes whole: every entry's select reads the
+        same per-run term (inf where a rule fires). An entry above g_max turns nan (as
+        in poison), whatever the rules say, so :func:`blocks_chunk` replays such runs.
+        """
+        ok = (f <= hi) & (f >= lo)  # finite, not diverged, not unbounded (errs inward)
+        if "gtol" in cfg.rules:
+            ok = ok & (gn > tols.gtol * tols.gtol)  # squared norms; nan: not ok
+        stop = jnp.where(ok, jnp.zeros((), dtype), jnp.asarray(jnp.inf, dtype))
+
+        def pick(l: Any, n: Any, gl: Any) -> Any:
+            a, m = jnp.abs(gl), g_max(gl.dtype)
+            return jnp.where(a + stop <= m, n, jnp.where(a <= m, l, jnp.nan)).astype(l.dtype)
+
+        return jax.tree.map(pick, x, x_new, g), ok
 
     def at_or_above(v: Any, c: Any) -> Any:
         """0 where v < c (but for a band just below c), over 4 g_max from c up.
@@ -144,8 +171,9 @@ def fast_block(
         return gn, ss
 
     def one(k: Any, c: tuple) -> tuple:
-        """Step k (of the run): row and rules at x_k, then x_{k+1} (poisoned if one fires)."""
-        x, opt_state, f_prev, ss_prev, hist = c
+        """Step k (of the run): row and rules at x_k, then x_{k+1} (poisoned if one fires,
+        or x_k again in freeze mode, counting the iterates where none fired)."""
+        x, opt_state, f_prev, ss_prev, hist, count = c
         f, g = cfg.objective(x, args)
         updates, opt_state = opt.update(g, opt_state, x)
         # As in take_step: keeps XLA:CPU from recomputing the update inside the consumers.
@@ -155,13 +183,18 @@ def fast_block(
             hist = write_row(
                 hist, names, history_row(k, cfg.record_every), x, f, gn, ss_prev, active
             )
-        x_new = poison(k, optax.apply_updates(x, updates), f, g, gn, f_prev, ss)
+        if frozen_mode:
+            x_new, ok = freeze(x, optax.apply_updates(x, updates), f, g, gn)
+            count = count + ok.astype(count.dtype)
+        else:
+            x_new = poison(k, optax.apply_updates(x, updates), f, g, gn, f_prev, ss)
         return (
             x_new,
             opt_state,
             f if "ftol" in cfg.rules else f_prev,
             ss if keep_ss else ss_prev,
             hist,
+            count,
         )
 
     zero = jnp.zeros((), dtype)
@@ -171,11 +204,12 @@ def fast_block(
         s.f_prev if "ftol" in cfg.rules else zero,
         s.step_size if keep_ss else zero,
         s.hist,
+        jnp.int32(0),
     )
 
     def pair(i: Any, c: tuple) -> tuple:
         *c, mid_prev = c
-        y, opt_state, f_prev, ss_prev, hist = one(k0 + 2 * i, tuple(c))
+        y, opt_state, f_prev, ss_prev, hist, count = one(k0 + 2 * i, tuple(c))
         # Reading mid_prev (the previous pair's middle values, carried only for this)
         # entry by entry makes the middle iterate a loop variable that XLA updates in
         # place, and the second step then writes x_{k+2} over x_k. A loop of single
@@ -187,14 +221,14 @@ def fast_block(
         # already poisoned (see _keep_with).
         mid = jax.tree.map(_keep_with, (y, f_prev, ss_prev), mid_prev)
         y, f_prev, ss_prev = mid
-        return (*one(k0 + 2 * i + 1, (y, opt_state, f_prev, ss_prev, hist)), mid)
+        return (*one(k0 + 2 * i + 1, (y, opt_state, f_prev, ss_prev, hist, count)), mid)
 
     m = n - 1  # steps in the loop: pairs, then one more if m is odd
     *c, _ = lax.fori_loop(0, m // 2, pair, (*start, (s.x, start[2], start[3])))
     # A loop of 0 or 1 steps, not a cond: a cond's pass-through branch would copy the
     # history.
     c = lax.fori_loop(0, m % 2, lambda i, c: one(k0 + m - 1, c), tuple(c))
-    x, opt_state, f_prev, ss_prev, hist = c
+    x, opt_state, f_prev, ss_prev, hist, count = c
     # The last step in full by take_step, after the row and the rules at its start
     # x_{k0+n-1} (xtol there is the rule on the loop's last step, checked in the loop).
     k = k0 + n - 1
@@ -202,9 +236,16 @@ def fast_block(
     gn, _ = norms(g, None)
     if cfg.record:
         hist = write_row(hist, names, history_row(k, cfg.record_every), x, f, gn, ss_prev, active)
+    if frozen_mode:
+        # No poison: a run where a rule fires here is taken from (count, x); otherwise
+        # take_step's state is exact, whatever its status.
+        _, ok = freeze(x, x, f, g, gn)
+        count = count + ok.astype(count.dtype)
+        last = s._replace(step=k, x=x, opt_state=opt_state, f=f, grad=g, hist=hist)
+        return take_step(cfg, last, hyper, args, tols, active), count, x
     x = poison(k, x, f, g, gn, f_prev, None)
     last = s._replace(step=k, x=x, opt_state=opt_state, f=f, grad=g, hist=hist)
-    return take_step(cfg, last, hyper, args, tols, active)
+    return take_step(cfg, last, hyper, args, tols, active), None, None
 
 
 def _keep_with(a: Any, b: Any) -> Any:
@@ -217,6 +258,48 @@ def _keep_with(a: Any, b: Any) -> Any:
     import jax.numpy as jnp
 
     return a + 0 * jnp.clip(b, -1, 1)
+
+
+def _freezes(cfg: Config) -> bool:
+    """Whether :func:`fast_block` freezes runs instead of poisoning them.
+
+    A frozen run sits at the iterate where a rule fired, and every rule it can meet
+    fires there again each step (f and the gradient are those of the same x), so the
+    count of iterates where none fired is its stop step. That holds for gtol,
+    diverged, unbounded and nonfinite f, not for xtol (the step is not taken) or ftol
+    (f_prev moves on); with a history the block's rows past the stop would need
+    rewriting. Those keep the poison and the replay.
+    """
+    return not cfg.record and cfg.rules == ("gtol",)
+
+
+def _stopped_at(cfg: Config, s: State, x: Any, step: Any, args: tuple, tols: Tolerances) -> State:
+    """The state of a run frozen at iterate ``step`` (x), as the exact loop leaves it.
+
+    f and the gradient are evaluated again at x (the same numbers the loop saw). With
+    ftol and xtol off and no history, nothing reads f_prev, prev_x or step_size of a
+    run that stopped on gtol (finish() reads prev_x only for nonfinite runs, f_prev
+    for ftol's message, step_size for xtol's), so they are set from x itself.
+    """
+    import jax.numpy as jnp
+
+    f, g = cfg.objective(x, args)
+    gn = tree_sq(g).astype(f.dtype)
+    zero = jnp.zeros((), f.dtype)
+    status = stopping.status_code(
+        f=f, f_prev=f, f0=s.f0, grad_norm=gn, step_size=zero, step=step, **tols._asdict()
+    )
+    return s._replace(
+        step=step,
+        x=x,
+        prev_x=x if cfg.keep_prev else (),
+        f=f,
+        f_prev=f,
+        grad=g,
+        grad_norm=gn,
+        step_size=zero,
+        status=status,
+    )
 
 
 def blocks_chunk(
@@ -237,6 +320,12 @@ def blocks_chunk(
     ``max_steps`` (a rule fired or a nan appeared inside it), the block is replayed
     by the step-by-step loop, which stops each run at its exact step, and the next
     block goes on with the runs left. Runs that had stopped keep their state.
+
+    In freeze mode a run frozen on gtol needs no replay: no rule fired at an earlier
+    iterate (the block's tests fire wherever the exact rules do), so its state is
+    that of the iterate it froze at, rebuilt there. Only other endings (a nan in x,
+    diverged, unbounded, nonfinite, a test that fired where the exact rule does not)
+    replay the block; a run that was not frozen has take_step's exact state.
     """
     import jax
     import jax.numpy as jnp
@@ -245,6 +334,8 @@ def blocks_chunk(
     h = 0 if hyper_batched else None
     block = jax.vmap(fast_block, in_axes=(None, 0, h, None, None, None, None, 0))
     exact = functools.partial(run_chunk_batched, hyper_batched=hyper_batched)
+    norms_sq = jax.vmap(tree_sq)
+    stopped_at = jax.vmap(_stopped_at, in_axes=(None, 0, 0, 0, None, None))
 
     def where_running(s: State) -> tuple[Any, Any]:
         running = s.status == stopping.RUNNING
@@ -260,10 +351,22 @@ def blocks_chunk(
         n = jnp.minimum(stop_at - k0, size)
         # Stopped runs step along (no per-run freezing) but leave their history alone:
         # with record_every > 1 their last row is the row the block writes next.
-        new = block(cfg, s, hyper, args, tols, k0, n, running)
-        ended = (new.status != stopping.RUNNING) & (new.status != stopping.CODES[Status.MAX_STEPS])
-        # A nan left in x that f does not see (f ignores those entries).
-        ended = ended | ~jnp.isfinite(jax.vmap(tree_sq)(new.x))
+        new, count, x_frozen = block(cfg, s, hyper, args, tols, k0, n, running)
+        if count is None:
+            ended = (new.status != stopping.RUNNING) & (
+                new.status != stopping.CODES[Status.MAX_STEPS]
+            )
+            # A nan left in x that f does not see (f ignores those entries).
+            ended = ended | ~jnp.isfinite(norms_sq(new.x))
+        else:
+            # Frozen runs (a rule fired at iterate k0 + count < k0 + n) end there, exact
+            # where it was gtol; the others' state from take_step is exact whatever its
+            # status. A nan in x (an entry above g_max) or any other ending: replay.
+            frozen = count < n
+            stopped = stopped_at(cfg, new, x_frozen, k0 + count, args, tols)
+            new = where_runs(frozen, stopped, new)
+            gtol = stopping.CODES[Status.GTOL]
+            ended = (frozen & (stopped.status != gtol)) | ~jnp.isfinite(norms_sq(new.x))
 
         # The history goes to the cond only as the block's output: the start state's
         # buffers are then dead, and the block writes the history in place (passing
