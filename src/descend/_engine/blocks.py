@@ -10,7 +10,7 @@ run still stops at its exact step.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -54,150 +54,13 @@ def fast_block(
     """
     import jax
     import jax.numpy as jnp
-    import optax
     from jax import lax
 
     opt = cfg.make_optimizer(hyper)
-    f0 = s.f0
-    dtype = s.f.dtype
-    bound = tols.diverge_factor * jnp.maximum(jnp.abs(f0), 1.0)
-    big = jnp.finfo(dtype).max
-    # f - f0 > bound (diverged) implies f > hi, and f0 - f > bound (unbounded) implies
-    # f < lo, whatever the rounding: 16 ulps of room.
-    slack = 16 * jnp.finfo(dtype).eps * (jnp.abs(f0) + bound)
-    hi = (f0 + bound) - slack
-    hi = jnp.where(jnp.isfinite(hi), hi, big)
-    lo = (f0 - bound) + slack
-    lo = jnp.where(jnp.isfinite(lo), lo, -big)
-    n_params = max(sum(l.size for l in jax.tree.leaves(s.x)), 1)
-
-    def g_max(dtype: Any) -> float:
-        """Below this, the sum of the gradient's squared entries stays finite."""
-        return float(np.sqrt(np.finfo(dtype).max / n_params) / 2)
-
-    names = scalar_fields(cfg.record)
+    bounds = _bounds(s, tols)
+    step = functools.partial(_one, cfg, opt, bounds, tols, args, active)
+    zero = jnp.zeros((), s.f.dtype)
     keep_ss = "step_size" in cfg.record
-
-    # One dtype throughout (float32 or float64: in 16-bit floats the band below is not
-    # a normal number): the tests below fold into one per-entry comparison.
-    folded = dtype in (np.float32, np.float64) and all(
-        l.dtype == dtype for l in jax.tree.leaves(s.x)
-    )
-    gm = g_max(dtype)
-    band = 4 * gm / float(big)  # how far a threshold may move (below 1e-150 in f64)
-    # Freeze mode (see _freezes): a rule that fires keeps x where it is, and a per-run
-    # count of the iterates where none fired says which iterate that is.
-    frozen_mode = _freezes(cfg)
-
-    def freeze(x: Any, x_new: Any, f: Any, g: Any, gn: Any) -> tuple[Any, Any]:
-        """(x_new, or x where a rule fires at x, or nan where |g| > g_max; no rule fired).
-
-        One per-run verdict, so a run freezes whole: every entry's select reads the
-        same per-run term (inf where a rule fires). An entry above g_max turns nan (as
-        in poison), whatever the rules say, so :func:`blocks_chunk` replays such runs.
-        """
-        ok = (f <= hi) & (f >= lo)  # finite, not diverged, not unbounded (errs inward)
-        if "gtol" in cfg.rules:
-            ok = ok & (gn > tols.gtol * tols.gtol)  # squared norms; nan: not ok
-        stop = jnp.where(ok, jnp.zeros((), dtype), jnp.asarray(jnp.inf, dtype))
-
-        def pick(l: Any, n: Any, gl: Any) -> Any:
-            a, m = jnp.abs(gl), g_max(gl.dtype)
-            return jnp.where(a + stop <= m, n, jnp.where(a <= m, l, jnp.nan)).astype(l.dtype)
-
-        return jax.tree.map(pick, x, x_new, g), ok
-
-    def at_or_above(v: Any, c: Any) -> Any:
-        """0 where v < c (but for a band just below c), over 4 g_max from c up.
-
-        The scale makes a test one multiply-add per entry, with no select on a per-run
-        predicate broadcast over the entries (XLA:CPU emits that slowly in batches).
-        """
-        # lo: one spacing below c (measured downward, so c - lo is exact even where c
-        # is a power of two), or further down if that spacing is below the band.
-        lo = jnp.nextafter(c, jnp.asarray(-jnp.inf, dtype))
-        lo = jnp.where(c - lo < band, c - band, lo)
-        scale = jnp.minimum(4 * gm / (c - lo), big)  # v >= c: (v - lo) * scale > g_max
-        return jnp.maximum(v - lo, 0) * scale
-
-    def poison(k: Any, x: Any, f: Any, g: Any, gn: Any, f_prev: Any, ss_next: Any) -> Any:
-        """x, or nan if a rule of stopping.status_code fires at iterate k (that of f, g).
-
-        Written so that nan compares false: anything that would stop the run gives nan.
-        The gradient is tested entry by entry (even if the update ignores it): an entry
-        above ``g_max`` might make the norm overflow (nonfinite), so it poisons too.
-        Each rule errs on the side of firing (a run near a threshold is replayed by
-        the exact loop rather than missed).
-        """
-        moved = k >= 1
-        if folded and all(gl.dtype == dtype for gl in jax.tree.leaves(g)):
-            # 0 f is nan when f is not finite; each rule adds over 4 g_max where it
-            # fires; |g| plus that per-run term stays <= g_max exactly when nothing
-            # fires. (Adding 0 f to the per-run term, not to each entry, saves an
-            # operation per entry: XLA recomputes the per-run terms for each entry.)
-            extra = at_or_above(f, hi) + at_or_above(-f, -lo) + 0 * f
-            if "gtol" in cfg.rules:
-                extra = extra + at_or_above(-gn, -(tols.gtol * tols.gtol))
-            if "xtol" in cfg.rules and ss_next is not None:
-                extra = extra + at_or_above(-ss_next, -(tols.xtol * tols.xtol))
-            if "ftol" in cfg.rules:
-                f_fires = at_or_above(-jnp.abs(f - f_prev), -tols.ftol)
-                extra = extra + jnp.where(moved, f_fires, 0)
-            return jax.tree.map(
-                lambda l, gl: jnp.where(jnp.abs(gl) + extra <= gm, l, jnp.nan), x, g
-            )
-        # Inside [lo, hi]: finite, not diverged, not unbounded (the bounds err inward,
-        # so a run near one is replayed rather than missed); nan is outside any interval.
-        ok = (f <= hi) & (f >= lo)
-        if "gtol" in cfg.rules:
-            ok = ok & ~(gn <= tols.gtol * tols.gtol)  # squared norms
-        if "xtol" in cfg.rules and ss_next is not None:  # the rule at the next iterate
-            ok = ok & ~(ss_next <= tols.xtol * tols.xtol)
-        if "ftol" in cfg.rules:
-            ok = ok & ~(moved & (jnp.abs(f - f_prev) <= tols.ftol))
-        return jax.tree.map(
-            lambda l, gl: jnp.where(ok & (jnp.abs(gl) <= g_max(gl.dtype)), l, jnp.nan).astype(
-                l.dtype
-            ),
-            x,
-            g,
-        )
-
-    def norms(g: Any, updates: Any) -> tuple[Any, Any]:
-        need_gn = "gtol" in cfg.rules or "grad_norm" in cfg.record
-        need_ss = updates is not None and ("xtol" in cfg.rules or keep_ss)
-        gn = tree_sq(g).astype(dtype) if need_gn else None
-        ss = tree_sq(updates).astype(dtype) if need_ss else None
-        return gn, ss
-
-    def one(k: Any, c: tuple) -> tuple:
-        """Step k (of the run): row and rules at x_k, then x_{k+1} (poisoned if one fires,
-        or x_k again in freeze mode, counting the iterates where none fired)."""
-        x, opt_state, f_prev, ss_prev, hist, count = c
-        f, g = cfg.objective(x, args)
-        updates, opt_state = opt.update(g, opt_state, x)
-        # As in take_step: keeps XLA:CPU from recomputing the update inside the consumers.
-        f, g, updates, opt_state = lax.optimization_barrier((f, g, updates, opt_state))
-        gn, ss = norms(g, updates)
-        if cfg.record:
-            hist = write_row(
-                hist, names, history_row(k, cfg.record_every), x, f, gn, ss_prev, active
-            )
-        if frozen_mode:
-            x_new, ok = freeze(x, optax.apply_updates(x, updates), f, g, gn)
-            count = count + ok.astype(count.dtype)
-        else:
-            x_new = poison(k, optax.apply_updates(x, updates), f, g, gn, f_prev, ss)
-        return (
-            x_new,
-            opt_state,
-            f if "ftol" in cfg.rules else f_prev,
-            ss if keep_ss else ss_prev,
-            hist,
-            count,
-        )
-
-    zero = jnp.zeros((), dtype)
     start = (
         s.x,
         s.opt_state,
@@ -209,7 +72,7 @@ def fast_block(
 
     def pair(i: Any, c: tuple) -> tuple:
         *c, mid_prev = c
-        y, opt_state, f_prev, ss_prev, hist, count = one(k0 + 2 * i, tuple(c))
+        y, opt_state, f_prev, ss_prev, hist, count = step(k0 + 2 * i, tuple(c))
         # Reading mid_prev (the previous pair's middle values, carried only for this)
         # entry by entry makes the middle iterate a loop variable that XLA updates in
         # place, and the second step then writes x_{k+2} over x_k. A loop of single
@@ -221,31 +84,240 @@ def fast_block(
         # already poisoned (see _keep_with).
         mid = jax.tree.map(_keep_with, (y, f_prev, ss_prev), mid_prev)
         y, f_prev, ss_prev = mid
-        return (*one(k0 + 2 * i + 1, (y, opt_state, f_prev, ss_prev, hist, count)), mid)
+        return (*step(k0 + 2 * i + 1, (y, opt_state, f_prev, ss_prev, hist, count)), mid)
 
     m = n - 1  # steps in the loop: pairs, then one more if m is odd
     *c, _ = lax.fori_loop(0, m // 2, pair, (*start, (s.x, start[2], start[3])))
     # A loop of 0 or 1 steps, not a cond: a cond's pass-through branch would copy the
     # history.
-    c = lax.fori_loop(0, m % 2, lambda i, c: one(k0 + m - 1, c), tuple(c))
+    c = lax.fori_loop(0, m % 2, lambda i, c: step(k0 + m - 1, c), tuple(c))
+    return _last_step(cfg, bounds, s, c, hyper, args, tols, k0 + n - 1, active)
+
+
+def _last_step(
+    cfg: Config,
+    bounds: _Bounds,
+    s: State,
+    c: tuple,
+    hyper: Any,
+    args: tuple,
+    tols: Tolerances,
+    k: Any,
+    active: Any,
+) -> tuple[State, Any, Any]:
+    """The block's last step ``k`` in full by :func:`take_step`, after the row and the
+    rules at its start x_k (xtol there is the rule on the loop's last step, checked in
+    the loop)."""
     x, opt_state, f_prev, ss_prev, hist, count = c
-    # The last step in full by take_step, after the row and the rules at its start
-    # x_{k0+n-1} (xtol there is the rule on the loop's last step, checked in the loop).
-    k = k0 + n - 1
     f, g = cfg.objective(x, args)
-    gn, _ = norms(g, None)
+    gn, _ = _norms(cfg, s.f.dtype, g, None)
     if cfg.record:
-        hist = write_row(hist, names, history_row(k, cfg.record_every), x, f, gn, ss_prev, active)
-    if frozen_mode:
+        row = history_row(k, cfg.record_every)
+        hist = write_row(hist, scalar_fields(cfg.record), row, x, f, gn, ss_prev, active)
+    if _freezes(cfg):
         # No poison: a run where a rule fires here is taken from (count, x); otherwise
         # take_step's state is exact, whatever its status.
-        _, ok = freeze(x, x, f, g, gn)
+        _, ok = _freeze(cfg, bounds, tols, x, x, f, g, gn)
         count = count + ok.astype(count.dtype)
         last = s._replace(step=k, x=x, opt_state=opt_state, f=f, grad=g, hist=hist)
         return take_step(cfg, last, hyper, args, tols, active), count, x
-    x = poison(k, x, f, g, gn, f_prev, None)
+    x = _poison(cfg, bounds, tols, k, x, f, g, gn, f_prev, None)
     last = s._replace(step=k, x=x, opt_state=opt_state, f=f, grad=g, hist=hist)
     return take_step(cfg, last, hyper, args, tols, active), None, None
+
+
+def _one(
+    cfg: Config,
+    opt: Any,
+    bounds: _Bounds,
+    tols: Tolerances,
+    args: tuple,
+    active: Any,
+    k: Any,
+    c: tuple,
+) -> tuple:
+    """Step k (of the run): row and rules at x_k, then x_{k+1} (poisoned if one fires,
+    or x_k again in freeze mode, counting the iterates where none fired)."""
+    import optax
+    from jax import lax
+
+    x, opt_state, f_prev, ss_prev, hist, count = c
+    f, g = cfg.objective(x, args)
+    updates, opt_state = opt.update(g, opt_state, x)
+    # As in take_step: keeps XLA:CPU from recomputing the update inside the consumers.
+    f, g, updates, opt_state = lax.optimization_barrier((f, g, updates, opt_state))
+    gn, ss = _norms(cfg, bounds.dtype, g, updates)
+    if cfg.record:
+        row = history_row(k, cfg.record_every)
+        hist = write_row(hist, scalar_fields(cfg.record), row, x, f, gn, ss_prev, active)
+    if _freezes(cfg):
+        x_new, ok = _freeze(cfg, bounds, tols, x, optax.apply_updates(x, updates), f, g, gn)
+        count = count + ok.astype(count.dtype)
+    else:
+        x_new = _poison(cfg, bounds, tols, k, optax.apply_updates(x, updates), f, g, gn, f_prev, ss)
+    return (
+        x_new,
+        opt_state,
+        f if "ftol" in cfg.rules else f_prev,
+        ss if "step_size" in cfg.record else ss_prev,
+        hist,
+        count,
+    )
+
+
+class _Bounds(NamedTuple):
+    """What a block's tests compare with, computed once per block."""
+
+    hi: Any  # f above it: diverged (or close: the exact loop decides)
+    lo: Any  # f below it: unbounded (or close)
+    dtype: Any  # f's dtype
+    n_params: int
+    folded: bool  # one float32/float64 dtype throughout: the rules fold into one test
+
+    @property
+    def big(self) -> float:
+        return float(np.finfo(self.dtype).max)
+
+    def g_max(self, dtype: Any) -> float:
+        """Below this, the sum of the gradient's squared entries stays finite."""
+        return float(np.sqrt(np.finfo(dtype).max / self.n_params) / 2)
+
+    @property
+    def band(self) -> float:
+        """How far a threshold may move (below 1e-150 in float64)."""
+        return 4 * self.g_max(self.dtype) / self.big
+
+
+def _bounds(s: State, tols: Tolerances) -> _Bounds:
+    import jax
+    import jax.numpy as jnp
+
+    f0, dtype = s.f0, s.f.dtype
+    bound = tols.diverge_factor * jnp.maximum(jnp.abs(f0), 1.0)
+    big = jnp.finfo(dtype).max
+    # f - f0 > bound (diverged) implies f > hi, and f0 - f > bound (unbounded) implies
+    # f < lo, whatever the rounding: 16 ulps of room.
+    slack = 16 * jnp.finfo(dtype).eps * (jnp.abs(f0) + bound)
+    hi = (f0 + bound) - slack
+    hi = jnp.where(jnp.isfinite(hi), hi, big)
+    lo = (f0 - bound) + slack
+    lo = jnp.where(jnp.isfinite(lo), lo, -big)
+    leaves = jax.tree.leaves(s.x)
+    return _Bounds(
+        hi=hi,
+        lo=lo,
+        dtype=dtype,
+        n_params=max(sum(l.size for l in leaves), 1),
+        # In 16-bit floats the band is not a normal number: no folding there.
+        folded=dtype in (np.float32, np.float64) and all(l.dtype == dtype for l in leaves),
+    )
+
+
+def _norms(cfg: Config, dtype: Any, g: Any, updates: Any) -> tuple[Any, Any]:
+    """Squared norms of the gradient and the step, where a rule or the history needs them."""
+    need_gn = "gtol" in cfg.rules or "grad_norm" in cfg.record
+    need_ss = updates is not None and ("xtol" in cfg.rules or "step_size" in cfg.record)
+    gn = tree_sq(g).astype(dtype) if need_gn else None
+    ss = tree_sq(updates).astype(dtype) if need_ss else None
+    return gn, ss
+
+
+def _freeze(
+    cfg: Config, b: _Bounds, tols: Tolerances, x: Any, x_new: Any, f: Any, g: Any, gn: Any
+) -> tuple[Any, Any]:
+    """(x_new, or x where a rule fires at x, or nan where |g| > g_max; no rule fired).
+
+    One per-run verdict, so a run freezes whole: every entry's select reads the
+    same per-run term (inf where a rule fires). An entry above g_max turns nan (as
+    in poison), whatever the rules say, so :func:`blocks_chunk` replays such runs.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    ok = (f <= b.hi) & (f >= b.lo)  # finite, not diverged, not unbounded (errs inward)
+    if "gtol" in cfg.rules:
+        ok = ok & (gn > tols.gtol * tols.gtol)  # squared norms; nan: not ok
+    stop = jnp.where(ok, jnp.zeros((), b.dtype), jnp.asarray(jnp.inf, b.dtype))
+
+    def pick(l: Any, n: Any, gl: Any) -> Any:
+        a, m = jnp.abs(gl), b.g_max(gl.dtype)
+        return jnp.where(a + stop <= m, n, jnp.where(a <= m, l, jnp.nan)).astype(l.dtype)
+
+    return jax.tree.map(pick, x, x_new, g), ok
+
+
+def _at_or_above(b: _Bounds, v: Any, c: Any) -> Any:
+    """0 where v < c (but for a band just below c), over 4 g_max from c up.
+
+    The scale makes a test one multiply-add per entry, with no select on a per-run
+    predicate broadcast over the entries (XLA:CPU emits that slowly in batches).
+    """
+    import jax.numpy as jnp
+
+    gm = b.g_max(b.dtype)
+    # lo: one spacing below c (measured downward, so c - lo is exact even where c
+    # is a power of two), or further down if that spacing is below the band.
+    lo = jnp.nextafter(c, jnp.asarray(-jnp.inf, b.dtype))
+    lo = jnp.where(c - lo < b.band, c - b.band, lo)
+    scale = jnp.minimum(4 * gm / (c - lo), b.big)  # v >= c: (v - lo) * scale > g_max
+    return jnp.maximum(v - lo, 0) * scale
+
+
+def _poison(
+    cfg: Config,
+    b: _Bounds,
+    tols: Tolerances,
+    k: Any,
+    x: Any,
+    f: Any,
+    g: Any,
+    gn: Any,
+    f_prev: Any,
+    ss_next: Any,
+) -> Any:
+    """x, or nan if a rule of stopping.status_code fires at iterate k (that of f, g).
+
+    Written so that nan compares false: anything that would stop the run gives nan.
+    The gradient is tested entry by entry (even if the update ignores it): an entry
+    above ``g_max`` might make the norm overflow (nonfinite), so it poisons too.
+    Each rule errs on the side of firing (a run near a threshold is replayed by
+    the exact loop rather than missed).
+    """
+    import jax
+    import jax.numpy as jnp
+
+    moved = k >= 1
+    if b.folded and all(gl.dtype == b.dtype for gl in jax.tree.leaves(g)):
+        # 0 f is nan when f is not finite; each rule adds over 4 g_max where it
+        # fires; |g| plus that per-run term stays <= g_max exactly when nothing
+        # fires. (Adding 0 f to the per-run term, not to each entry, saves an
+        # operation per entry: XLA recomputes the per-run terms for each entry.)
+        extra = _at_or_above(b, f, b.hi) + _at_or_above(b, -f, -b.lo) + 0 * f
+        if "gtol" in cfg.rules:
+            extra = extra + _at_or_above(b, -gn, -(tols.gtol * tols.gtol))
+        if "xtol" in cfg.rules and ss_next is not None:
+            extra = extra + _at_or_above(b, -ss_next, -(tols.xtol * tols.xtol))
+        if "ftol" in cfg.rules:
+            f_fires = _at_or_above(b, -jnp.abs(f - f_prev), -tols.ftol)
+            extra = extra + jnp.where(moved, f_fires, 0)
+        gm = b.g_max(b.dtype)
+        return jax.tree.map(lambda l, gl: jnp.where(jnp.abs(gl) + extra <= gm, l, jnp.nan), x, g)
+    # Inside [lo, hi]: finite, not diverged, not unbounded (the bounds err inward,
+    # so a run near one is replayed rather than missed); nan is outside any interval.
+    ok = (f <= b.hi) & (f >= b.lo)
+    if "gtol" in cfg.rules:
+        ok = ok & ~(gn <= tols.gtol * tols.gtol)  # squared norms
+    if "xtol" in cfg.rules and ss_next is not None:  # the rule at the next iterate
+        ok = ok & ~(ss_next <= tols.xtol * tols.xtol)
+    if "ftol" in cfg.rules:
+        ok = ok & ~(moved & (jnp.abs(f - f_prev) <= tols.ftol))
+    return jax.tree.map(
+        lambda l, gl: jnp.where(ok & (jnp.abs(gl) <= b.g_max(gl.dtype)), l, jnp.nan).astype(
+            l.dtype
+        ),
+        x,
+        g,
+    )
 
 
 def _keep_with(a: Any, b: Any) -> Any:

@@ -128,8 +128,9 @@ def _end(cfg: Config, s: State, c: _Lean, args: tuple, tols: Tolerances) -> Stat
     f_prev = jnp.where(ok, c.f_prev, c.f_prev_last)
     ss = jnp.where(ok, c.ss, c.ss_last)
     f, g = cfg.objective(c.x, args)
-    gn = jnp.where(ok, _grad_sq(cfg, g, s.f.dtype), c.gn_last)
+    gn = _grad_sq(cfg, g, s.f.dtype)
     f = jnp.where(ok, f, c.f_last)
+    gn = jnp.where(ok, gn, c.gn_last)
     hist = c.hist
     if cfg.record:
         names = scalar_fields(cfg.record)
