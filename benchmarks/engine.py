@@ -6,7 +6,9 @@ JAX backend, and printed as one markdown table. Each time is the minimum over se
 warm repetitions (``time.perf_counter`` around the call, ``jax.block_until_ready`` on
 its output), taken round-robin over the variants so a burst of load on a shared
 machine hits all of them alike; the minimum is the least noisy estimate there is.
-Compilation is always excluded: every function is called once before timing.
+Compilation is excluded (every function is called once before timing), except in B6,
+which measures it. The persistent compilation cache is off in this process (descend's
+and JAX's), so a compilation is never read from disk.
 
 B1 tiny      f(w) = (w0-1)^2 + 2(w1+2)^2 + 3(w2-0.5)^2 from zeros(3), 20,000 steps,
              full history, every stopping rule on (tolerances 1e-150) but never
@@ -45,6 +47,18 @@ B5 new numbers  a call of ``minimize`` on a 2-D function (Rosenbrock, 1,000 step
              new learning rate and b1 for adam, each call. Target <= 5 ms a call, with
              no compilation (the count of XLA compilations during the timed calls is
              printed). Next to it, the same call with the same numbers every time.
+B6 first calls  the first call on a function never seen before (a new Python function
+             object each repetition, so nothing is reused from memory): checks,
+             tracing, lowering, XLA compilation and the run, timed together.
+             ``minimize(f, x0, gd(1e-3), max_steps=1000)`` on Rosenbrock (defaults:
+             gtol 1e-6, full history) vs a bare ``jit(while_loop)`` with the same stop
+             test (gradient norm, step limit) and a history of f. Target <= 1.5x.
+             ``minimize_batch`` with 100 starts x 5 learning rates (``ds.gd``), same
+             steps, vs the single run's first call: target <= 2x. For information,
+             ``minimize(f, x0)``: the default optimizer, whose learning_rate="auto"
+             (1/L by a power iteration) is a compiled program of its own. Times are the
+             minimum (and median) over repetitions taken round-robin, after one call of
+             each variant; the XLA compilations a call makes are counted.
 
 ``--check`` exits with status 1 when a target is missed.
 
@@ -70,6 +84,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import statistics
 import subprocess
 import sys
 import textwrap
@@ -80,6 +95,9 @@ from typing import Any
 # The environment as the user gave it, for the start-up subprocesses (B4): importing
 # descend may set JAX_ENABLE_X64 in os.environ, which would otherwise leak into them.
 _USER_ENV = dict(os.environ)
+# B6 times first calls: no compilation may come from a persistent cache, descend's
+# (read when descend first compiles) or JAX's (whatever the environment says).
+os.environ["DESCEND_CACHE"] = "0"
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -90,6 +108,7 @@ from jax import lax  # noqa: E402
 import descend as ds  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)  # even with DESCEND_X64=0: compare float64
+jax.config.update("jax_enable_compilation_cache", False)  # see DESCEND_CACHE above
 
 # B1: every rule is on (so the loop computes the gradient norm, the step size and the
 # change in f each step) with tolerances that cannot fire before the step limit;
@@ -113,6 +132,7 @@ class Sizes:
     large_steps: int = 20
     large_repeats: int = 5
     startup_runs: int = 5
+    first_repeats: int = 7
 
 
 FULL = Sizes()
@@ -128,6 +148,7 @@ QUICK = Sizes(
     large_steps=10,
     large_repeats=3,
     startup_runs=2,
+    first_repeats=2,
 )
 
 
@@ -706,12 +727,150 @@ def bench_new_numbers(sz: Sizes) -> list[Row]:
     return rows
 
 
+# --------------------------------------------------------------------------- B6 first calls
+def new_rosenbrock() -> Callable[[jax.Array], jax.Array]:
+    """Rosenbrock as a new function object: jit caches key on the function, so each one
+    is traced and compiled anew, as a user's first call is."""
+
+    def rosenbrock(x: jax.Array) -> jax.Array:
+        return (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2
+
+    return rosenbrock
+
+
+def bare_while(
+    fun: Callable[[jax.Array], jax.Array], opt: Any, max_steps: int, gtol: float
+) -> Callable[[jax.Array], Any]:
+    """``jit(while_loop)``: f and the gradient at x0, then optax steps until the squared
+    gradient norm is <= gtol**2 or ``max_steps``, f stored each step (history of f)."""
+    value_and_grad = jax.value_and_grad(fun)
+
+    def run(x0: jax.Array) -> Any:
+        f0, g0 = value_and_grad(x0)
+        fs0 = jnp.zeros(max_steps + 1, f0.dtype).at[0].set(f0)
+
+        def go_on(c: tuple) -> Any:
+            k, _, g, _, _ = c
+            return (k < max_steps) & (jnp.sum(g * g) > gtol * gtol)
+
+        def body(c: tuple) -> tuple:
+            k, x, g, state, fs = c
+            updates, state = opt.update(g, state, x)
+            x = optax.apply_updates(x, updates)
+            f, g = value_and_grad(x)
+            return k + 1, x, g, state, fs.at[k + 1].set(f)
+
+        k, x, _, _, fs = lax.while_loop(go_on, body, (0, x0, g0, opt.init(x0), fs0))
+        return x, fs, k
+
+    return jax.jit(run)
+
+
+def first_call_times(
+    calls: dict[str, Callable[[Callable[..., Any]], Any]], repeats: int
+) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """Wall times of each call on a new function, ``repeats`` each, round-robin; and the
+    XLA compilations of each variant's last call.
+
+    Each variant is called once first, so one-time work that has nothing to do with the
+    function (imports, descend's helpers compiled once per process) is not counted.
+    """
+    events: list[str] = []
+
+    def listener(event: str, *args: Any, **kwargs: Any) -> None:
+        events.append(event)
+
+    for call in calls.values():
+        jax.block_until_ready(call(new_rosenbrock()))
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    compiles: dict[str, int] = {}
+    jax.monitoring.register_event_listener(listener)
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        for _ in range(repeats):
+            for name, call in calls.items():
+                fun = new_rosenbrock()
+                events.clear()
+                t0 = time.perf_counter()
+                jax.block_until_ready(call(fun))
+                times[name].append(time.perf_counter() - t0)
+                compiles[name] = events.count("/jax/core/compile/backend_compile_duration")
+                if "/jax/compilation_cache/compile_requests_use_cache" in events:
+                    raise RuntimeError("a persistent compilation cache is on; timings invalid")
+    finally:
+        jax.monitoring.unregister_event_listener(listener)
+        jax.monitoring.unregister_event_duration_listener(listener)
+    return times, compiles
+
+
+def bench_first_calls(sz: Sizes) -> list[Row]:
+    steps, gtol = 1_000, 1e-6
+    x0 = np.array([-1.2, 1.0])
+    starts = np.random.default_rng(0).normal(size=(100, 2))
+    lrs = np.logspace(-4, -3, 5)
+
+    def single(fun: Callable[..., Any]) -> Any:
+        return ds.minimize(fun, x0, ds.gd(1e-3), max_steps=steps, gtol=gtol).x
+
+    def bare(fun: Callable[..., Any]) -> Any:
+        return bare_while(fun, ds.gd(1e-3), steps, gtol)(jnp.asarray(x0))
+
+    def batch(fun: Callable[..., Any]) -> Any:
+        return ds.minimize_batch(
+            fun, starts, ds.gd, learning_rates=lrs, max_steps=steps, gtol=gtol
+        ).x
+
+    def auto(fun: Callable[..., Any]) -> Any:
+        return ds.minimize(fun, x0, max_steps=steps, gtol=gtol).x
+
+    np.testing.assert_allclose(single(new_rosenbrock()), bare(new_rosenbrock())[0], rtol=1e-9)
+    times, compiles = first_call_times(
+        {"bare": bare, "single": single, "batch": batch, "auto": auto}, sz.first_repeats
+    )
+    t = {name: min(ts) for name, ts in times.items()}
+
+    def ms(name: str) -> str:
+        return f"{t[name] * 1e3:.0f} ms (median {statistics.median(times[name]) * 1e3:.0f})"
+
+    def n(name: str) -> str:
+        return f"{compiles[name]} compilation{'s' if compiles[name] != 1 else ''}"
+
+    label = f"B6 first call on a new function, Rosenbrock, {steps:,} gd steps"
+    r_single, r_batch = t["single"] / t["bare"], t["batch"] / t["single"]
+    return [
+        Row(
+            label,
+            f"descend minimize, gd(1e-3) ({n('single')})",
+            ms("single"),
+            f"{r_single:.2f}x bare",
+            "<= 1.5x",
+            verdict(r_single <= 1.5),
+        ),
+        Row(label, f"bare jit(while_loop), history of f ({n('bare')})", ms("bare")),
+        Row(
+            label,
+            f"descend minimize_batch, 100 starts x 5 learning rates ({n('batch')})",
+            ms("batch"),
+            f"{r_batch:.2f}x single run",
+            "<= 2x",
+            verdict(r_batch <= 2.0),
+        ),
+        Row(
+            label,
+            f'descend minimize, default gd, learning_rate="auto" ({n("auto")})',
+            ms("auto"),
+            f"{t['auto'] / t['bare']:.2f}x bare",
+            "(info)",
+        ),
+    ]
+
+
 # --------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, a smoke test (< 60 s)")
     parser.add_argument(
-        "--only", default="B1,B2,B3,B4,B5", help="comma-separated benchmarks to run, e.g. B2,B3"
+        "--only", default="B1,B2,B3,B4,B5,B6", help="comma-separated benchmarks to run, e.g. B2,B3"
     )
     parser.add_argument(
         "--check", action="store_true", help="exit with status 1 when a target is missed"
@@ -753,6 +912,9 @@ def main(argv: list[str] | None = None) -> None:
     if "B5" in only:
         log("B5 new numbers ...")
         rows += bench_new_numbers(sz)
+    if "B6" in only:
+        log("B6 first calls ...")
+        rows += bench_first_calls(sz)
 
     mode = "quick" if sz is QUICK else "full"
     print(

@@ -87,7 +87,8 @@ def test_a_new_start_reuses_the_compiled_loop():
     from descend._engine.compiled import compiled
 
     ds.minimize("rosenbrock", [-1.2, 1.0], max_steps=50)  # an "auto" rate of its own
-    programs = compiled(False, False)  # init, chunk, init-then-chunk
+    # init, chunk, init-then-chunk; small runs compile with quick options
+    programs = compiled(False, False) + compiled(False, False, True)
     before = [f._cache_size() for f in programs]
     events = []
     listener = lambda event, *a, **kw: events.append(event)  # noqa: E731

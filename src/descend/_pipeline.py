@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from ._assemble import finish
 from ._driver import Fresh, Program, drive
-from ._engine.compiled import compiled
+from ._engine.compiled import compiled, quick
 from ._engine.state import Config, State, Tolerances
 from ._inputs import (
     Options,
@@ -62,7 +62,7 @@ def program(
     hyper_batched: bool,
 ) -> Program:
     """The engine's compiled loop for these runs, as the driver sees it."""
-    init, chunk, start = compiled(batched, hyper_batched)
+    init, chunk, start = compiled(batched, hyper_batched, quick(x, batched))
     # The state's layout follows from cfg and x; keying on them is cheaper than the state.
     key = signature(x, hyper, args)
     return Program(
@@ -92,7 +92,8 @@ def run(
     if opts.callback is None and not opts.progress:
         state: Any = Fresh(x)  # init and the first chunk in one compiled call
     else:  # the callback and the bar need the state before the first chunk
-        state = compiled(batched, hyper_batched)[0](cfg, x, hyper, args, tols)
+        init = compiled(batched, hyper_batched, quick(x, batched))[0]
+        state = init(cfg, x, hyper, args, tols)
     init_time = time.perf_counter() - t_run  # mostly compilation on a first call
     state, _, compile_time = drive(
         program(cfg, x, hyper, args, tols, batched=batched, hyper_batched=hyper_batched),

@@ -27,20 +27,26 @@ def _hvp(objective: Any, x: Any, args: tuple) -> tuple[Callable[[Any], Any], Any
     except TypeError:  # compiled for this point only
         g = _flat_grad(objective, unravel, args)
         return jax.jit(lambda v: jax.jvp(g, (flat,), (v,))[1]), flat
-    return functools.partial(_hvp_compiled(), objective, x, args), flat
+    from ._env import QUICK_COMPILE_MAX_SIZE
+
+    quick = flat.size <= QUICK_COMPILE_MAX_SIZE
+    return functools.partial(_hvp_compiled(quick), objective, x, args), flat
 
 
 @functools.cache
-def _hvp_compiled() -> Callable[..., Any]:
-    """``(objective, x, args, v) -> H(x) v``, compiled once per objective and shapes."""
+def _hvp_compiled(quick: bool = False) -> Callable[..., Any]:
+    """``(objective, x, args, v) -> H(x) v``, compiled once per objective and shapes
+    (``quick``: with the quick compiler options of small runs, see _env.py)."""
     import jax
     from jax.flatten_util import ravel_pytree
+
+    from ._env import compiler_options
 
     def hvp(objective: Any, x: Any, args: tuple, v: Any) -> Any:
         flat, unravel = ravel_pytree(x)
         return jax.jvp(_flat_grad(objective, unravel, args), (flat,), (v,))[1]
 
-    return jax.jit(hvp, static_argnums=0)
+    return jax.jit(hvp, static_argnums=0, compiler_options=compiler_options(quick))
 
 
 def _flat_grad(objective: Any, unravel: Callable[[Any], Any], args: tuple) -> Any:

@@ -6,21 +6,28 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from .._env import enable_compilation_cache
+from .._env import QUICK_COMPILE_MAX_SIZE, compiler_options, enable_compilation_cache
+from .._inputs import tree_size
 from .blocks import blocks_chunk
 from .large import large_chunk
 from .state import Config, Engine, State, init_state
 from .stepwise import run_chunk, run_chunk_batched
 
-__all__ = ["compiled"]
+__all__ = ["compiled", "quick"]
 
 
 @functools.cache
-def compiled(batched: bool, hyper_batched: bool) -> tuple[Callable, Callable, Callable]:
-    """jit-compiled init, chunk and init-then-chunk (vmapped for batches); cached on cfg."""
+def compiled(
+    batched: bool, hyper_batched: bool, quick: bool = False
+) -> tuple[Callable, Callable, Callable]:
+    """jit-compiled init, chunk and init-then-chunk (vmapped for batches); cached on cfg.
+
+    ``quick``: compiled with the options of small single runs (see :func:`quick`).
+    """
     import jax
 
     enable_compilation_cache()
+    options = compiler_options(quick)
 
     init = init_state
     if batched:
@@ -40,8 +47,13 @@ def compiled(batched: bool, hyper_batched: bool) -> tuple[Callable, Callable, Ca
         return chunk(cfg, init(cfg, x0, hyper, args, tols), hyper, args, tols, stop_at)
 
     return (
-        jax.jit(init, static_argnums=0),
-        jax.jit(chunk, static_argnums=0, donate_argnums=1),
+        jax.jit(init, static_argnums=0, compiler_options=options),
+        jax.jit(chunk, static_argnums=0, donate_argnums=1, compiler_options=options),
         # init and the first chunk in one call: a short run is one dispatch.
-        jax.jit(start, static_argnums=0),
+        jax.jit(start, static_argnums=0, compiler_options=options),
     )
+
+
+def quick(x: Any, batched: bool) -> bool:
+    """Whether the runs from ``x`` compile with the quick options (small single runs)."""
+    return not batched and tree_size(x) <= QUICK_COMPILE_MAX_SIZE
