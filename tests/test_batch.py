@@ -12,6 +12,19 @@ import pytest
 import descend as ds
 
 
+@pytest.fixture(autouse=True, params=["mapped", "blocks"])
+def engine(request, monkeypatch):
+    """Every test runs on both batch loops: runs one after another (small batches) and
+    blocks of vmapped steps (large ones)."""
+    from descend._engine import plan
+
+    if request.param == "blocks":
+        monkeypatch.setattr(plan, "MAPPED_MAX_RUN_STEPS", 0)
+    else:
+        monkeypatch.setattr(plan, "MAPPED_MAX_RUN_STEPS", 2**62)
+    return request.param
+
+
 def seed_quadratic(w):
     return (w[0] - 1) ** 2 + 2 * (w[1] + 2) ** 2 + 3 * (w[2] - 0.5) ** 2
 

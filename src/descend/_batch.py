@@ -307,7 +307,9 @@ def minimize_batch(
     if not hyper_batched:
         hyper = runs.shared  # the same numbers for every run (or None)
     norms = bool({"gtol", "xtol", "grad_norm", "step_size"} & {*opts.rules, *opts.record})
-    cfg = config(_unrolled(objective, norms), runs.make, runs.extra, opts, first, batched=True)
+    cfg = config(
+        _unrolled(objective, norms), runs.make, runs.extra, opts, first, batched=True, n_runs=n_runs
+    )
 
     cut = _Cut(n_runs, shape)
 

@@ -62,7 +62,7 @@ def program(
     hyper_batched: bool,
 ) -> Program:
     """The engine's compiled loop for these runs, as the driver sees it."""
-    init, chunk, start = compiled(batched, hyper_batched, quick(x, batched))
+    init, chunk, start = compiled(batched, hyper_batched, quick(cfg, x, batched))
     # The state's layout follows from cfg and x; keying on them is cheaper than the state.
     key = signature(x, hyper, args)
     return Program(
@@ -92,7 +92,7 @@ def run(
     if opts.callback is None and not opts.progress:
         state: Any = Fresh(x)  # init and the first chunk in one compiled call
     else:  # the callback and the bar need the state before the first chunk
-        init = compiled(batched, hyper_batched, quick(x, batched))[0]
+        init = compiled(batched, hyper_batched, quick(cfg, x, batched))[0]
         state = init(cfg, x, hyper, args, tols)
     init_time = time.perf_counter() - t_run  # mostly compilation on a first call
     state, _, compile_time = drive(

@@ -6,12 +6,13 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from .._env import QUICK_COMPILE_MAX_SIZE, compiler_options, enable_compilation_cache
-from .._inputs import tree_size
 from .blocks import blocks_chunk
 from .large import large_chunk
 from .state import Config, Engine, State, init_state
-from .stepwise import run_chunk, run_chunk_batched
+from .stepwise import mapped, run_chunk, run_chunk_batched
 
 __all__ = ["compiled", "quick"]
 
@@ -29,13 +30,21 @@ def compiled(
     enable_compilation_cache()
     options = compiler_options(quick)
 
-    init = init_state
+    h = 0 if hyper_batched else None
+    vmapped_init = jax.vmap(init_state, in_axes=(None, 0, h, None, None))
+
+    def init(cfg: Config, x0: Any, hyper: Any, args: tuple, tols: Any) -> State:
+        if not batched:
+            return init_state(cfg, x0, hyper, args, tols)
+        if cfg.engine is Engine.MAPPED:  # the one-run init, run after run
+            return mapped(init_state, cfg, x0, hyper, args, tols, hyper_batched=hyper_batched)
+        return vmapped_init(cfg, x0, hyper, args, tols)
+
     if batched:
-        h = 0 if hyper_batched else None
-        init = jax.vmap(init_state, in_axes=(None, 0, h, None, None))
         loops = {
             Engine.STEPWISE: functools.partial(run_chunk_batched, hyper_batched=hyper_batched),
             Engine.BLOCKS: functools.partial(blocks_chunk, hyper_batched=hyper_batched),
+            Engine.MAPPED: functools.partial(mapped, run_chunk, hyper_batched=hyper_batched),
         }
     else:
         loops = {Engine.STEPWISE: run_chunk, Engine.LARGE: large_chunk}
@@ -54,6 +63,13 @@ def compiled(
     )
 
 
-def quick(x: Any, batched: bool) -> bool:
-    """Whether the runs from ``x`` compile with the quick options (small single runs)."""
-    return not batched and tree_size(x) <= QUICK_COMPILE_MAX_SIZE
+def quick(cfg: Config, x: Any, batched: bool) -> bool:
+    """Whether the runs from ``x`` compile with the quick options: small runs whose
+    program is the one-run loop (a single run, or a batch's runs one after another)."""
+    import jax
+
+    if batched and cfg.engine is not Engine.MAPPED:
+        return False
+    leaves = jax.tree.leaves(x)
+    per_run = sum(int(np.prod(np.shape(l)[1:] if batched else np.shape(l))) for l in leaves)
+    return per_run <= QUICK_COMPILE_MAX_SIZE

@@ -23,6 +23,7 @@ class Engine(enum.Enum):
     STEPWISE = "stepwise"  # the rules after every step (one run; batches with line searches)
     LARGE = "large"  # one large run: no gradient carried between steps
     BLOCKS = "blocks"  # batches: blocks of steps without bookkeeping, a stop replayed
+    MAPPED = "mapped"  # small batches: the one-run loop, run after run (quick to compile)
 
 
 class Config(NamedTuple):

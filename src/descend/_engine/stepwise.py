@@ -6,13 +6,14 @@ CPU predicts. It is also the exact loop that replays a batch's block where a run
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .. import stopping
 from .state import Config, State, Tolerances, history_row, scalar_fields, write_row
 from .step import take_step
 
-__all__ = ["run_chunk", "run_chunk_batched", "where_runs"]
+__all__ = ["mapped", "run_chunk", "run_chunk_batched", "where_runs"]
 
 
 def run_chunk(
@@ -80,3 +81,25 @@ def run_chunk_batched(
         return kept._replace(hist=hist)
 
     return lax.while_loop(lambda c: jnp.any(running(c)), body, s)
+
+
+def mapped(
+    fn: Callable[..., Any],
+    cfg: Config,
+    runs: Any,
+    hyper: Any,
+    args: tuple,
+    tols: Tolerances,
+    *rest: Any,
+    hyper_batched: bool,
+) -> Any:
+    """``fn(cfg, run, hyper, args, tols, *rest)`` for each run of a batch in turn
+    (``lax.map``): the program is the one-run code, so it compiles about as fast as a
+    single run's, and each run is exactly a single run."""
+    from jax import lax
+
+    def one(c: tuple) -> Any:
+        run, h = c
+        return fn(cfg, run, h if hyper_batched else hyper, args, tols, *rest)
+
+    return lax.map(one, (runs, hyper if hyper_batched else None))
