@@ -40,7 +40,11 @@ def test_bad_x0(x0, exc, match):
         (lambda: ds.momentum(0.1, beta=1.5), ValueError, r"beta must be in \[0, 1\)"),
         (lambda: ds.adam(0.1, b2=1.0), ValueError, r"b2 must be in \[0, 1\)"),
         (lambda: ds.rmsprop(0.1, eps=0), ValueError, "eps must be a positive number"),
-        (lambda: ds.adamw(0.1, weight_decay=-1), ValueError, "weight_decay must be >= 0"),
+        (
+            lambda: ds.adamw(0.1, weight_decay=-1),
+            ValueError,
+            "weight_decay must be a non-negative number",
+        ),
     ],
 )
 def test_bad_learning_rate_and_hyperparameters(make, exc, match):

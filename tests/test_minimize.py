@@ -475,9 +475,9 @@ def test_more_input_shapes_and_clear_errors():
         ds.minimize(seed_quadratic, np.zeros(3), history=1)
     with pytest.raises(ValueError, match="max_history_bytes must be a positive number"):
         ds.minimize(seed_quadratic, np.zeros(3), max_history_bytes=-1)
-    with pytest.raises(ValueError, match=r"b1 must be in \[0, 1\)"):
+    with pytest.raises(TypeError, match=r"b1 must be in \[0, 1\), got str"):
         ds.adam(0.1, b1="0.9")
-    with pytest.raises(ValueError, match="weight_decay must be >= 0"):
+    with pytest.raises(TypeError, match="weight_decay must be a non-negative number"):
         ds.adamw(0.1, weight_decay=None)
     b = ds.minimize_batch(seed_quadratic, np.zeros((2, 3)), ds.gd, learning_rates=[0.01, 0.1, 0.4])
     assert b[-1].status == b[1, 2].status == "diverged"

@@ -1,8 +1,9 @@
 """The objective: f and its gradient as one hashable callable, made from what the user gave.
 
-One place turns a callable, a built-in function's name or a formula into the function
-the engine runs (:func:`make_objective`), and one routine computes central differences
-for a black-box numpy function (:func:`numeric_value_and_grad`).
+One place turns a callable, a built-in function's name or a formula into a function
+(:func:`as_function`, for the engine and every public function), and one routine
+computes central differences (:func:`central_differences`, for ``grad="numeric"`` and
+``check_grad``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,48 @@ import numpy as np
 
 from ._inputs import tree_size
 
-__all__ = ["Objective", "check_objective", "make_objective", "numeric_value_and_grad", "signature"]
+__all__ = [
+    "Objective",
+    "as_function",
+    "central_differences",
+    "check_objective",
+    "make_objective",
+    "numeric_value_and_grad",
+    "signature",
+]
+
+
+def as_function(fun: Any, name: str = "fun") -> Callable[..., Any]:
+    """A callable from a callable (itself), a built-in function's name or a formula."""
+    if callable(fun):
+        return fun
+    if isinstance(fun, str):
+        from .functions import resolve
+
+        return resolve(fun)
+    text = repr(fun)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    raise TypeError(
+        f"{name} must be callable, a function name or a formula, got {type(fun).__name__} {text}"
+    )
+
+
+def central_differences(
+    f: Callable[[np.ndarray], float], x: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """``(f(x), gradient)`` of a function of a flat float64 vector, by central differences
+    (2n + 1 calls of ``f``)."""
+    f0 = float(f(x))
+    # h ~ eps^(1/3) * scale balances truncation (h^2) and rounding (eps/h) errors.
+    h = np.finfo(np.float64).eps ** (1 / 3) * np.maximum(np.abs(x), 1.0)
+    g = np.empty_like(x)
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e[i] = h[i]
+        g[i] = (f(x + e) - f(x - e)) / (2 * h[i])
+    return f0, g
+
 
 class Objective(NamedTuple):
     """f and its gradient as one hashable callable ``(x, args) -> (f, grad)``."""
@@ -61,14 +103,7 @@ def numeric_value_and_grad(fun: Callable[..., Any], x: Any, args: tuple) -> tupl
                 i += n
             return float(fun(jax.tree.unflatten(treedef, parts), *args))
 
-        f0 = f_of(vec)
-        g = np.empty_like(vec)
-        # h ~ eps^(1/3) balances truncation and rounding error for central differences.
-        h = np.finfo(np.float64).eps ** (1 / 3) * np.maximum(np.abs(vec), 1.0)
-        for i in range(vec.size):
-            e = np.zeros_like(vec)
-            e[i] = h[i]
-            g[i] = (f_of(vec + e) - f_of(vec - e)) / (2 * h[i])
+        f0, g = central_differences(f_of, vec)
         out, i = [np.asarray(f0, dtype)], 0
         for shape, dt in shapes:
             n = int(np.prod(shape))
@@ -85,16 +120,10 @@ def numeric_value_and_grad(fun: Callable[..., Any], x: Any, args: tuple) -> tupl
 
 def make_objective(fun: Any, grad: Any) -> Objective:
     """The objective from a callable, a built-in function's name or a formula."""
-    if isinstance(fun, str):
-        from .functions import resolve
-
-        fun = resolve(fun)
-    if not callable(fun):
-        raise TypeError(
-            f"fun must be callable, a function name or a formula, got {type(fun).__name__}"
-        )
+    fun = as_function(fun)
     if grad is not None and not callable(grad) and grad != "numeric":
-        raise ValueError(f"grad must be None, a callable or 'numeric', got {grad!r}")
+        error = ValueError if isinstance(grad, str) else TypeError
+        raise error(f"grad must be None, a callable or 'numeric', got {grad!r}")
     return Objective(fun, grad)
 
 

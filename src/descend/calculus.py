@@ -15,6 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from ._checks import check_real
+from ._objective import as_function, central_differences
+
 __all__ = [
     "grad",
     "hessian",
@@ -25,17 +28,6 @@ __all__ = [
     "StationaryPoint",
     "variable_names",
 ]
-
-
-def resolve(fun: Any) -> Callable[..., Any]:
-    """A callable from a callable, a built-in function's name or a formula."""
-    if isinstance(fun, str):
-        from .functions import resolve as resolve_name
-
-        return resolve_name(fun)
-    if not callable(fun):
-        raise TypeError(f"fun must be callable, a function name or a formula, got {fun!r}")
-    return fun
 
 
 def _as_x(x: Any) -> Any:
@@ -52,7 +44,7 @@ def grad(fun: Any) -> Callable[..., Any]:
     """
     import jax
 
-    f = resolve(fun)
+    f = as_function(fun)
     g = jax.grad(f)
 
     def gradient(x: Any, *args: Any) -> Any:
@@ -70,7 +62,7 @@ def hessian(fun: Any) -> Callable[..., Any]:
     import jax
     from jax.flatten_util import ravel_pytree
 
-    f = resolve(fun)
+    f = as_function(fun)
 
     def hess(x: Any, *args: Any) -> Any:
         flat, unravel = ravel_pytree(_as_x(x))
@@ -98,7 +90,7 @@ def partials(fun: Any, x: Any, names: Sequence[str] | None = None) -> dict[str, 
     """
     from jax.flatten_util import ravel_pytree
 
-    f = resolve(fun)
+    f = as_function(fun)
     g, _ = ravel_pytree(grad(f)(x))
     g = np.asarray(g)
     keys = tuple(names) if names is not None else variable_names(g.size, f)
@@ -134,17 +126,6 @@ class GradCheck:
         return "\n".join(lines)
 
 
-def _central_differences(f: Callable[[np.ndarray], float], x: np.ndarray) -> np.ndarray:
-    # h ~ eps^(1/3) * scale balances truncation (h^2) and rounding (eps/h) errors.
-    h = np.finfo(np.float64).eps ** (1 / 3) * np.maximum(np.abs(x), 1.0)
-    out = np.empty_like(x)
-    for i in range(x.size):
-        e = np.zeros_like(x)
-        e[i] = h[i]
-        out[i] = (f(x + e) - f(x - e)) / (2 * h[i])
-    return out
-
-
 def check_grad(
     fun: Any,
     grad_fun: Callable[..., Any],
@@ -161,9 +142,10 @@ def check_grad(
     import jax
     from jax.flatten_util import ravel_pytree
 
-    f = resolve(fun)
+    f = as_function(fun)
     if not callable(grad_fun):
         raise TypeError(f"grad must be callable, got {type(grad_fun).__name__}")
+    rtol = check_real(rtol, "rtol", low=0)
     x = _as_x(x)
     flat, unravel = ravel_pytree(x)
     flat64 = np.asarray(flat, np.float64)
@@ -174,7 +156,7 @@ def check_grad(
         raise ValueError(
             f"grad must return one entry per variable ({flat64.size}), got {analytic.size}"
         )
-    numeric = _central_differences(lambda v: float(f(unravel(v.astype(flat.dtype)))), flat64)
+    _, numeric = central_differences(lambda v: float(f(unravel(v.astype(flat.dtype)))), flat64)
     abs_err = np.abs(analytic - numeric)
     scale = max(float(np.max(np.abs(numeric), initial=0.0)), 1.0) * 1e-8 + 1e-12
     rel = abs_err / np.maximum(np.maximum(np.abs(numeric), np.abs(analytic)), scale)
@@ -222,7 +204,10 @@ def classify(fun: Any, x: Any, *, tol: float | None = None, gtol: float = 1e-6) 
     """
     import jax.numpy as jnp
 
-    f = resolve(fun)
+    f = as_function(fun)
+    if tol is not None:
+        tol = check_real(tol, "tol", low=0)
+    gtol = check_real(gtol, "gtol", low=0, finite=False)
     x = _as_x(x)
     h = np.asarray(hessian(f)(x), np.float64)
     eig = np.linalg.eigvalsh(0.5 * (h + h.T))

@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from .calculus import kind_from_eigenvalues, resolve
+from ._checks import check_int, check_real
+from ._objective import as_function
+from .calculus import kind_from_eigenvalues
 
 __all__ = [
     "multistart",
@@ -56,14 +58,6 @@ def check_domain(domain: Any, fun: Any = None, n: int | None = None) -> np.ndarr
     if hasattr(fun, "check_dim"):
         fun.check_dim(d.shape[0])
     return d
-
-
-def _check_count(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
-    return int(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,6 +145,11 @@ def _end_points(
     return batch, tuple(minima), labels
 
 
+def _check_tol(tol: Any) -> float | None:
+    """The distance under which end points are one minimum: None (the default) or >= 0."""
+    return None if tol is None else check_real(tol, "tol", low=0)
+
+
 def _default_optimizer(optimizer: Any) -> Any:
     if optimizer is not None:
         return optimizer
@@ -187,8 +186,10 @@ def multistart(
       **minimize_options: passed to :func:`descend.minimize_batch` (default
         ``gtol=1e-8, max_steps=20000``).
     """
-    f = resolve(fun)
-    n_starts = _check_count(n_starts, "n_starts", 1)
+    f = as_function(fun)
+    n_starts = check_int(n_starts, "n_starts")
+    seed = check_int(seed, "seed", minimum=0)
+    tol = _check_tol(tol)
     d = check_domain(domain, f)
     rng = np.random.default_rng(seed)
     starts = rng.uniform(d[:, 0], d[:, 1], size=(n_starts, d.shape[0]))
@@ -233,8 +234,9 @@ def basins(
 ) -> Basins:
     """Map every start of a ``resolution x resolution`` grid over a 2-D ``domain`` to
     the minimum gradient descent reaches from it (one batch of runs)."""
-    f = resolve(fun)
-    resolution = _check_count(resolution, "resolution", 2)
+    f = as_function(fun)
+    resolution = check_int(resolution, "resolution", minimum=2)
+    tol = _check_tol(tol)
     d = check_domain(domain, f, 2)
     if d.shape[0] != 2:
         raise ValueError(f"basins needs a 2-D domain, got {d.shape[0]} variables")
@@ -281,7 +283,9 @@ def suggest_learning_rate(
     from .curvature import largest_algebraic_eigenvalue
     from ._inputs import prepare_x0
 
-    f = resolve(fun)
+    f = as_function(fun)
+    iters = check_int(iters, "iters")
+    seed = check_int(seed, "seed", minimum=0)
     x0 = prepare_x0(x0)
     lam = largest_algebraic_eigenvalue(f, x0, tuple(args), iters=iters, seed=seed)
     if not np.isfinite(lam) or lam <= 0:
@@ -320,8 +324,10 @@ def convexity(
     import jax
     import jax.numpy as jnp
 
-    f = resolve(fun)
-    samples = _check_count(samples, "samples", 1)
+    f = as_function(fun)
+    samples = check_int(samples, "samples")
+    seed = check_int(seed, "seed", minimum=0)
+    tol = check_real(tol, "tol", low=0)
     d = check_domain(domain, f)
     pts = np.random.default_rng(seed).uniform(d[:, 0], d[:, 1], size=(samples, d.shape[0]))
     smallest = jax.jit(jax.vmap(lambda x: jnp.linalg.eigvalsh(jax.hessian(f)(x))[0]))

@@ -37,12 +37,13 @@ from __future__ import annotations
 
 import functools
 import inspect
-import math
 import numbers
 from collections.abc import Callable
 from typing import Any, NamedTuple, Union
 
 import numpy as np
+
+from ._checks import _is_tracer, _number, check_real
 
 __all__ = [
     "gd",
@@ -178,50 +179,33 @@ def _auto(factory: Callable[..., Any], **hyper: Any) -> AutoRate:
     return AutoRate(factory, tuple(sorted(hyper.items())))
 
 
-def _is_tracer(v: Any) -> bool:
-    return type(v).__module__.startswith("jax") and "Tracer" in type(v).__name__
-
-
 def check_learning_rate(learning_rate: Any, name: str = "learning_rate") -> Any:
-    """Return ``learning_rate`` if it is a positive finite number, a schedule or a tracer."""
+    """``learning_rate`` if it is a schedule, else as a positive finite number.
+
+    A tracer (the rate as data inside the compiled loop) passes unchecked: it was
+    checked when the optimizer was made.
+    """
     if callable(learning_rate) or _is_tracer(learning_rate):
         return learning_rate
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (numbers.Real,)):
-        try:
-            import numpy as np
-
-            arr = np.asarray(learning_rate)
-            if arr.shape == () and arr.dtype.kind in "fiu":
-                learning_rate = float(arr)
-            else:
-                raise TypeError
-        except TypeError:
-            raise TypeError(
-                f"{name} must be a positive number, an optax schedule or 'auto', "
-                f"got {type(learning_rate).__name__} {learning_rate!r}"
-            ) from None
-    if not math.isfinite(learning_rate) or learning_rate <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {learning_rate!r}")
-    return learning_rate
+    # A number out of range is told the range; anything else, everything accepted.
+    number = _number(learning_rate, "fiu") is not None
+    what = (
+        "a positive finite number" if number else "a positive number, an optax schedule or 'auto'"
+    )
+    return check_real(learning_rate, name, low=0, low_open=True, what=what)
 
 
-def _check_unit(value: float, name: str, *, closed: bool = False) -> None:
-    if _is_tracer(value):  # checked when the optimizer was made, before compiling
-        return
-    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    ok = real and (0 <= value <= 1 if closed else 0 <= value < 1)
-    if not ok:
-        raise ValueError(f"{name} must be in [0, 1{']' if closed else ')'}, got {value!r}")
+# Tracers pass these unchecked (see check_learning_rate).
+def _check_unit(value: Any, name: str) -> None:
+    check_real(value, name, low=0, high=1, high_open=True, what="in [0, 1)")
 
 
-def _check_positive(value: float, name: str) -> None:
-    if not _is_tracer(value) and (not isinstance(value, numbers.Real) or not value > 0):
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
+def _check_positive(value: Any, name: str) -> None:
+    check_real(value, name, low=0, low_open=True)
 
 
-def _check_nonnegative(value: float, name: str) -> None:
-    if not _is_tracer(value) and (not isinstance(value, numbers.Real) or not value >= 0):
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
+def _check_nonnegative(value: Any, name: str) -> None:
+    check_real(value, name, low=0)
 
 
 class Numbers(NamedTuple):
@@ -273,7 +257,8 @@ def _cached(factory: Callable[..., Any]) -> Callable[..., Any]:
         bound.apply_defaults()
         return _describe(factory(*args, **kwargs), wrapper, dict(bound.arguments))
 
-    cached = functools.lru_cache(maxsize=256)(make)
+    # typed: True == 1 == 1.0 as keys, and True must still be refused after gd(1.0)
+    cached = functools.lru_cache(maxsize=256, typed=True)(make)
 
     @functools.wraps(factory)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -43,6 +43,8 @@ from typing import Any
 
 import numpy as np
 
+from .._checks import check_int, check_real
+
 __all__ = [
     "Minimum",
     "TestFunction",
@@ -140,10 +142,9 @@ class TestFunction:
     def _n(self, n: int | None) -> int:
         if n is None:
             return self.dim if self.dim is not None else self.default_dim
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-            raise TypeError(f"n must be an integer, got {n!r}")
-        self.check_dim(int(n))
-        return int(n)
+        n = check_int(n, "n")
+        self.check_dim(n)
+        return n
 
     def domain(self, n: int | None = None) -> tuple[Pair, ...]:
         """The plotting domain: one ``(lo, hi)`` pair per coordinate."""
@@ -235,9 +236,7 @@ def elliptic(condition: float = 1e3) -> TestFunction:
     Returns:
         A TestFunction named ``"elliptic"`` for any ``n >= 2``; minimum 0 at the origin.
     """
-    kappa = float(condition)
-    if not (math.isfinite(kappa) and kappa >= 1.0):
-        raise ValueError(f"condition must be a finite number >= 1, got {condition!r}")
+    kappa = check_real(condition, "condition", low=1, what="a finite number >= 1")
 
     def fun(x: Any) -> Any:
         import jax.numpy as jnp

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from .._checks import check_int, check_real
+from .._objective import as_function
 from . import _common as C
 from . import _field
 
@@ -16,13 +18,6 @@ def frame_rows(n_rows: int, max_frames: int) -> np.ndarray:
     ``max_frames`` and never the same row twice."""
     count = min(int(max_frames), int(n_rows))
     return np.unique(np.round(np.linspace(0, n_rows - 1, count)).astype(int))
-
-
-def _check_positive(value: Any, name: str, integer: bool) -> None:
-    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
-    if isinstance(value, bool) or not isinstance(value, kinds) or not value > 0:
-        kind = "a positive integer" if integer else "a positive number"
-        raise ValueError(f"{name} must be {kind}, got {value!r}")
 
 
 def animate(
@@ -62,9 +57,9 @@ def animate(
     from PIL import Image
 
     target = C.check_target(path)
-    _check_positive(fps, "fps", integer=False)
-    _check_positive(max_frames, "max_frames", integer=True)
-    f = C.resolve_fun(fun)
+    fps = check_real(fps, "fps", low=0, low_open=True)
+    max_frames = check_int(max_frames, "max_frames")
+    f = as_function(fun)
     rs = C.as_runs(runs, labels)
     if not rs:
         raise ValueError("animate needs at least one run with a recorded path")

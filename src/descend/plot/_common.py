@@ -15,6 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from .._checks import check_int
+from .._objective import as_function
+
 # Run colours, in every picture: saturated and light, so they read on every part of
 # viridis; on white axes the lines get a dark edge (:func:`on_white`).
 PATH_COLORS = (
@@ -34,13 +37,6 @@ DEFAULT_DOMAIN = ((-5.0, 5.0), (-5.0, 5.0))
 
 
 # --------------------------------------------------------------------------- functions
-def resolve_fun(fun: Any) -> Callable[..., Any]:
-    """A callable from a callable, a built-in name or a formula (descend's own rules)."""
-    from ..calculus import resolve
-
-    return resolve(fun)
-
-
 def fun_title(f: Any) -> str:
     """A short human name for ``f``: a test function's title, a formula, or its __name__."""
     title = getattr(f, "title", None)
@@ -260,7 +256,12 @@ def visible_path(path: np.ndarray, domain: np.ndarray, dims: Sequence[int]) -> n
 # --------------------------------------------------------------------------- domains
 def check_domain(domain: Any) -> np.ndarray:
     """A user's 2-D ``domain`` as a (2, 2) array of (lower, upper) pairs."""
-    d = np.asarray(domain, np.float64)
+    try:
+        d = np.asarray(domain, np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"domain must be two (lower, upper) pairs of numbers, got {domain!r}"
+        ) from None
     if d.shape != (2, 2) or not np.all(np.isfinite(d)) or np.any(d[:, 0] >= d[:, 1]):
         raise ValueError(
             f"domain must be two finite (lower, upper) pairs with lower < upper, got {domain!r}"
@@ -334,7 +335,7 @@ def plane(
     ``other``) unless it takes 2 variables, and the window is ``domain`` checked or
     the default one for ``runs``.
     """
-    f = resolve_fun(fun)
+    f = as_function(fun)
     n = fun_dim(f, runs)
     if n != 2:
         raise ValueError(f"{name} draws functions of 2 variables; this one has {n}: use {other}")
@@ -353,10 +354,7 @@ def grid(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``X, Y, F`` on a ``resolution``-square grid over ``domain``; for n > 2 variables the
     other coordinates are held at ``center`` (a 2-D slice)."""
-    if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)):
-        raise TypeError(f"resolution must be an integer >= 2, got {resolution!r}")
-    if resolution < 2:
-        raise ValueError(f"resolution must be an integer >= 2, got {resolution}")
+    resolution = check_int(resolution, "resolution", minimum=2)
     xs = np.linspace(domain[0, 0], domain[0, 1], resolution)
     ys = np.linspace(domain[1, 0], domain[1, 1], resolution)
     X, Y = np.meshgrid(xs, ys)

@@ -7,11 +7,14 @@ is the seed notes' picture: one start, three learning rates (too small, good, to
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from .._checks import check_int
+from .._objective import as_function
 from . import _common as C
 
 
@@ -26,12 +29,10 @@ def _levels(
     finite = F[np.isfinite(F)]
     if finite.size == 0:
         raise ValueError("f is not finite anywhere on the plotted domain")
-    if not isinstance(levels, (int, np.integer)):
-        levs = np.asarray(levels, np.float64)
-        use_log = bool(log_levels) and bool(np.all(levs > 0))
-        return F, levs, (LogNorm(levs.min(), levs.max()) if use_log else None), False
-    if isinstance(levels, bool) or levels < 2:
-        raise ValueError(f"levels must be an integer >= 2 or a sequence of values, got {levels!r}")
+    levels = check_levels(levels)
+    if isinstance(levels, np.ndarray):
+        use_log = bool(log_levels) and bool(np.all(levels > 0))
+        return F, levels, (LogNorm(levels.min(), levels.max()) if use_log else None), False
     lo, hi = float(finite.min()), float(finite.max())
     if hi <= lo:  # a flat function: a few levels around its one value
         return F, np.linspace(lo - 1, hi + 1, int(levels)), None, False
@@ -51,6 +52,27 @@ def _levels(
     Z = np.where(np.isfinite(Z), np.clip(Z, floor, top), np.nan)
     levs = np.geomspace(floor, top, int(levels))
     return Z, levs, LogNorm(floor, top), True
+
+
+def check_levels(levels: Any) -> int | np.ndarray:
+    """``levels`` as a count (an integer >= 2) or as values (at least 2 finite numbers,
+    increasing, as matplotlib needs them)."""
+    what = "an integer >= 2 or a sequence of increasing values"
+    one = levels is None or isinstance(levels, (str, bytes, numbers.Number))
+    if one or getattr(levels, "shape", None) == ():
+        return check_int(levels, "levels", minimum=2, what=what)
+    try:
+        levs = np.asarray(levels, np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"levels must be {what}, got {type(levels).__name__} {levels!r}") from None
+    if (
+        levs.ndim != 1
+        or levs.size < 2
+        or not np.all(np.isfinite(levs))
+        or np.any(np.diff(levs) <= 0)
+    ):
+        raise ValueError(f"levels must be {what}, got {levels!r}")
+    return levs
 
 
 def draw_field(
@@ -374,6 +396,8 @@ def contour(
       >>> res = ds.minimize("himmelblau", [0.0, 0.0], ds.gd(0.01))
       >>> fig = ds.plot.contour("himmelblau", res, arrows=True)
     """
+    levels = check_levels(levels)
+    resolution = check_int(resolution, "resolution", minimum=2)
     rs = C.as_runs(runs, labels)
     f, d = C.plane(fun, rs, domain, "contour", "descend.plot.slice_path for a 2-D slice")
     fig, ax = _axes_or_new(ax, (6.6, 5.4))
@@ -426,7 +450,9 @@ def slice_path(
     Returns:
       The matplotlib Figure.
     """
-    f = C.resolve_fun(fun)
+    f = as_function(fun)
+    levels = check_levels(levels)
+    resolution = check_int(resolution, "resolution", minimum=2)
     rs = C.as_runs(run)
     if not rs:
         raise ValueError("slice_path needs a run with a recorded path")
@@ -566,7 +592,7 @@ def learning_rates(
     from ..landscape import suggest_learning_rate
     from ..optimizers import gd
 
-    f = C.resolve_fun(fun)
+    f = as_function(fun)
     start = np.asarray(x0, np.float64)
     if start.ndim != 1 or start.size < 2:
         raise ValueError(f"x0 must be a 1-D point with at least 2 entries, got shape {start.shape}")

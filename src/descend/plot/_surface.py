@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from .._checks import check_int
 from . import _common as C
 
 
@@ -29,6 +30,7 @@ def surface(
     Returns:
       The matplotlib Figure.
     """
+    resolution = check_int(resolution, "resolution", minimum=2)
     rs = C.as_runs(run)
     f, d = C.plane(fun, rs, domain, "surface", "descend.plot.slice_path or trajectories")
     if ax is None:
