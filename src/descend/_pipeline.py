@@ -89,14 +89,14 @@ def run(
 ) -> Outcome:
     """Start the runs at ``x``, drive the compiled loop to the end, assemble the fields."""
     t_run = time.perf_counter()
+    loop = program(cfg, x, hyper, args, tols, batched=batched, hyper_batched=hyper_batched)
     if opts.callback is None and not opts.progress:
         state: Any = Fresh(x)  # init and the first chunk in one compiled call
     else:  # the callback and the bar need the state before the first chunk
-        init = compiled(batched, hyper_batched, quick(cfg, x, batched))[0]
-        state = init(cfg, x, hyper, args, tols)
+        state = loop.init(x)
     init_time = time.perf_counter() - t_run  # mostly compilation on a first call
     state, _, compile_time = drive(
-        program(cfg, x, hyper, args, tols, batched=batched, hyper_batched=hyper_batched),
+        loop,
         state,
         max_steps=opts.max_steps,
         callback=opts.callback,
