@@ -134,3 +134,22 @@ def test_a_huge_gradient_entry_is_replayed_not_frozen():
         np.testing.assert_array_equal(r.x, single.x)
         np.testing.assert_allclose(r.grad_norm, single.grad_norm, rtol=1e-15)
     assert {str(s) for s in batch.status} == {"nonfinite", "gtol"}
+
+
+def test_a_gradient_that_overflows_on_the_last_step_of_a_block():
+    # x grows by 1 a step; the gradient's entry is 1e200 (its square overflows: the run
+    # is nonfinite) from x = 254.5 on, so the runs end at steps 255 and 511, the last
+    # steps of the first blocks, and at 155 inside one.
+    f = lambda x: -jnp.sum(x)  # noqa: E731
+    g = lambda x: jnp.where(x >= 254.5, 1e200, -1.0)  # noqa: E731
+    opt = optax.chain(optax.clip(1.0), optax.sgd(1.0))
+    starts = np.array([[0.0], [-256.0], [100.0]])
+    batch = ds.minimize_batch(f, starts, opt, grad=g, max_steps=1000)
+    for i, x0 in enumerate(starts):
+        single = ds.minimize(f, x0, opt, grad=g, max_steps=1000, history=False)
+        assert (
+            (batch[i].status, batch[i].nit)
+            == (single.status, single.nit)
+            == ("nonfinite", 255 + 256 * (i == 1) - 100 * (i == 2))
+        )
+        np.testing.assert_array_equal(batch[i].x, single.x)

@@ -115,11 +115,12 @@ def _last_step(
         row = history_row(k, cfg.record_every)
         hist = write_row(hist, scalar_fields(cfg.record), row, x, f, gn, ss_prev, active)
     if _freezes(cfg):
-        # No poison: a run where a rule fires here is taken from (count, x); otherwise
-        # take_step's state is exact, whatever its status.
-        _, ok = _freeze(cfg, bounds, tols, x, x, f, g, gn)
+        # A run where a rule fires here is taken from (count, x); otherwise take_step's
+        # state is exact, whatever its status. A gradient entry above g_max still turns
+        # x into nan, so that a gradient whose norm overflows here is replayed.
+        checked, ok = _freeze(cfg, bounds, tols, x, x, f, g, gn)
         count = count + ok.astype(count.dtype)
-        last = s._replace(step=k, x=x, opt_state=opt_state, f=f, grad=g, hist=hist)
+        last = s._replace(step=k, x=checked, opt_state=opt_state, f=f, grad=g, hist=hist)
         return take_step(cfg, last, hyper, args, tols, active), count, x
     x = _poison(cfg, bounds, tols, k, x, f, g, gn, f_prev, None)
     last = s._replace(step=k, x=x, opt_state=opt_state, f=f, grad=g, hist=hist)
