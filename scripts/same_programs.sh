@@ -14,6 +14,12 @@ cat > "$work/runs.py" <<'PY'
 import importlib
 import jax.numpy as jnp
 import descend as ds
+try:  # the engine's plan module, or the one module of revisions before it
+    plan = importlib.import_module("descend._engine.plan")
+except ImportError:
+    plan = importlib.import_module("descend.loop")
+if hasattr(plan, "MAPPED_MAX_RUN_STEPS"):
+    plan.MAPPED_MAX_RUN_STEPS = 0  # batches in blocks, as large batches run
 f = lambda w: (w[0] - 1) ** 2 + 2 * (w[1] + 2) ** 2 + 3 * (w[2] - 0.5) ** 2  # noqa: E731
 z = jnp.zeros((5, 3))
 ds.minimize(f, jnp.zeros(3), ds.gd(0.1), max_steps=300)
@@ -22,7 +28,7 @@ ds.minimize_batch(f, z, ds.gd, learning_rates=[0.01, 0.1], max_steps=300)
 ds.minimize_batch(f, z, "adam", history=True, max_steps=300)
 ds.minimize_batch(f, z, ds.gd, learning_rates=[0.01, 0.1], xtol=1e-9, ftol=1e-12, max_steps=300)
 ds.minimize_batch(f, z.astype(jnp.float32), ds.gd, learning_rates=[0.1], xtol=1e-6, max_steps=300)
-importlib.import_module("descend._engine.plan").KEEP_PREV_MAX_SIZE = 1  # the large-run loop
+plan.KEEP_PREV_MAX_SIZE = 1  # the large-run loop
 ds.minimize(f, jnp.zeros(3), ds.gd(0.1), max_steps=300)
 PY
 for side in old new; do

@@ -227,10 +227,11 @@ def test_resolver_names_and_formulas():
         _objective.as_function(1.5, "objective")
     with pytest.raises(ValueError, match="unknown function 'rosenbrok'"):
         ds.grad("rosenbrok")
-    # descend.functions.resolve is the text half: names and formulas only
+    # descend.functions.resolve: the same rule, under its own argument's name
     assert ds.functions.resolve("Six_Hump camel") is ds.functions.get("six-hump-camel")
-    with pytest.raises(TypeError, match="spec must be a function name or a formula"):
-        ds.functions.resolve(sphere)
+    assert ds.functions.resolve(sphere) is sphere
+    with pytest.raises(TypeError, match="spec must be callable, a function name or a formula"):
+        ds.functions.resolve(1.5)
 
 
 # --------------------------------------------------------------------------- differences

@@ -511,7 +511,7 @@ def test_import_sets_the_small_loop_threshold_unless_told_not_to(env, expected):
 
 
 # Runs above KEEP_PREV_MAX_SIZE parameters use a loop that evaluates the gradient at
-# the start of each step instead of carrying it (loop._lean_chunk); lowering the
+# the start of each step instead of carrying it (_engine.large); lowering the
 # threshold runs these small problems through it, to compare with the usual loop.
 LEAN_CASES = [
     ("gtol", seed_quadratic, np.zeros(3), ds.gd(0.1), dict(gtol=1e-8)),

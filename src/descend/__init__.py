@@ -100,10 +100,10 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - names for type checkers and IDEs
     from . import functions, plot
     from ._batch import minimize_batch
+    from ._minimize import minimize
     from .calculus import check_grad, classify, grad, hessian, partials
     from .functions import parse
     from .landscape import basins, convexity, multistart, suggest_learning_rate
-    from ._minimize import minimize
     from .optimizers import (
         OPTIMIZERS,
         adagrad,

@@ -1,4 +1,5 @@
-"""Many runs in one compiled call: ``vmap`` of the same loop, spread over devices."""
+"""Many runs in one compiled call: the one-run loop run after run (small batches), or a
+``vmap`` of blocks of steps spread over the local devices (large ones)."""
 
 from __future__ import annotations
 
@@ -19,10 +20,10 @@ from ._engine.plan import (
     resolve_optimizer,
     tolerances,
 )
-from ._engine.state import State
+from ._engine.state import Engine, State
 from ._inputs import DEFAULT_MAX_HISTORY_BYTES, prepare_x0
-from ._objective import Objective
-from ._pipeline import check_inputs, check_memory, check_objective, run
+from ._objective import Objective, check_objective
+from ._pipeline import check_inputs, check_memory, run
 from .optimizers import AutoRate, auto_learning_rates, get_optimizer
 from .result import BatchResult, History
 
@@ -255,7 +256,8 @@ def minimize_batch(
 ) -> BatchResult:
     """Run :func:`descend.minimize` from many starts (and learning rates) at once.
 
-    All runs are one ``vmap`` of the compiled loop, spread over every local JAX device
+    All runs are one compiled call: a small batch runs the one-run loop over its runs
+    one after another, a larger one is a ``vmap`` spread over every local JAX device
     along the run axis. Each run stops on its own rule at its own step; a run that
     diverges or hits nan never affects the others, and every run's numbers equal a
     single :func:`~descend.minimize` with the same settings.
@@ -307,9 +309,9 @@ def minimize_batch(
     if not hyper_batched:
         hyper = runs.shared  # the same numbers for every run (or None)
     norms = bool({"gtol", "xtol", "grad_norm", "step_size"} & {*opts.rules, *opts.record})
-    cfg = config(
-        _unrolled(objective, norms), runs.make, runs.extra, opts, first, batched=True, n_runs=n_runs
-    )
+    cfg = config(objective, runs.make, runs.extra, opts, first, batched=True, n_runs=n_runs)
+    if cfg.engine is not Engine.MAPPED:  # vmapped: short sums written out (small_sums)
+        cfg = cfg._replace(objective=_unrolled(objective, norms))
 
     cut = _Cut(n_runs, shape)
 

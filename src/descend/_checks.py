@@ -12,10 +12,10 @@ import math
 import numbers
 from typing import Any
 
-__all__ = ["check_int", "check_real", "check_tol"]
+__all__ = ["as_number", "check_int", "check_real", "check_tol", "is_tracer"]
 
 
-def _is_tracer(value: Any) -> bool:
+def is_tracer(value: Any) -> bool:
     """A JAX tracer: a number being traced (e.g. a hyperparameter inside jit); not checked.
 
     Found by its class (no jax import); a concrete jax array is not one, so it is
@@ -26,7 +26,7 @@ def _is_tracer(value: Any) -> bool:
     )
 
 
-def _number(value: Any, kinds: str) -> Any:
+def as_number(value: Any, kinds: str) -> Any:
     """``value`` if it is a number of dtype kind in ``kinds`` ("fiu" or "iu"), a 0-d
     array's number (an element of a jax array), else None. A bool is not a number here."""
     if isinstance(value, bool):
@@ -55,9 +55,9 @@ def check_real(
     ``what`` words the expectation."""
     if what is None:
         what = _wording(low, low_open, high, high_open)
-    if _is_tracer(value):
+    if is_tracer(value):
         return value
-    v = _number(value, "fiu")
+    v = as_number(value, "fiu")
     if v is None:
         raise TypeError(f"{name} must be {what}, got {type(value).__name__} {value!r}")
     v = float(v)
@@ -93,7 +93,7 @@ def check_int(value: Any, name: str, minimum: int = 1, *, what: str | None = Non
     """An integer (not a bool) >= ``minimum``. ``what`` words the expectation."""
     if what is None:
         what = f"an integer >= {minimum}"
-    v = _number(value, "iu")
+    v = as_number(value, "iu")
     if v is None:
         raise TypeError(f"{name} must be {what}, got {type(value).__name__} {value!r}")
     if v < minimum:

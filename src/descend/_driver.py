@@ -221,7 +221,7 @@ def drive(
                 size = _next_size(size, elapsed, steps_run, interactive)
     finally:
         if progress:
-            bar.update(int(np.max(_fetch(state.step))), describe(state).split("  ")[0])
+            bar.update(int(np.max(_fetch(state.step))), describe(state))
             bar.close()
     if final_code is not None:
         state = _stop_running(state, stopping.CODES[final_code])

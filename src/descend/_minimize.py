@@ -25,8 +25,8 @@ from ._engine.plan import (
     tolerances,
 )
 from ._inputs import DEFAULT_MAX_HISTORY_BYTES, prepare_x0
-from ._objective import Objective
-from ._pipeline import check_inputs, check_memory, check_objective, run
+from ._objective import Objective, check_objective
+from ._pipeline import check_inputs, check_memory, run
 from .result import Result
 from .stopping import Status
 

@@ -25,9 +25,9 @@ from ._inputs import (
     message_tols,
     tree_size,
 )
-from ._objective import Objective, check_objective, make_objective, signature
+from ._objective import Objective, make_objective, signature
 
-__all__ = ["Outcome", "check_inputs", "check_memory", "check_objective", "run"]
+__all__ = ["Outcome", "check_inputs", "check_memory", "program", "run"]
 
 
 def check_inputs(
@@ -47,8 +47,13 @@ class Outcome(NamedTuple):
     """What the pipeline hands back: the host-side fields and the timings."""
 
     fields: dict
-    wall_time: float  # stepping, without compilation
+    started: float  # time.perf_counter() when the runs started
     compile_time: float
+
+    @property
+    def wall_time(self) -> float:
+        """Seconds since the start, without compilation: read it as the result is built."""
+        return time.perf_counter() - self.started - self.compile_time
 
 
 def program(
@@ -89,14 +94,14 @@ def run(
 ) -> Outcome:
     """Start the runs at ``x``, drive the compiled loop to the end, assemble the fields."""
     t_run = time.perf_counter()
-    loop = program(cfg, x, hyper, args, tols, batched=batched, hyper_batched=hyper_batched)
+    runs = program(cfg, x, hyper, args, tols, batched=batched, hyper_batched=hyper_batched)
     if opts.callback is None and not opts.progress:
         state: Any = Fresh(x)  # init and the first chunk in one compiled call
     else:  # the callback and the bar need the state before the first chunk
-        state = loop.init(x)
+        state = runs.init(x)
     init_time = time.perf_counter() - t_run  # mostly compilation on a first call
     state, _, compile_time = drive(
-        loop,
+        runs,
         state,
         max_steps=opts.max_steps,
         callback=opts.callback,
@@ -106,4 +111,4 @@ def run(
     )
     fields = finish(cfg, state, args, message_tols(opts), suggestion=suggestion)
     compile_time += init_time
-    return Outcome(fields, time.perf_counter() - t_run - compile_time, compile_time)
+    return Outcome(fields, t_run, compile_time)

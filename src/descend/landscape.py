@@ -280,8 +280,8 @@ def suggest_learning_rate(
     The estimate is local: on a non-quadratic function the curvature changes along the
     path, so treat it as a starting point.
     """
-    from .curvature import largest_algebraic_eigenvalue
     from ._inputs import prepare_x0
+    from .curvature import largest_algebraic_eigenvalue
 
     f = as_function(fun)
     iters = check_int(iters, "iters")

@@ -43,7 +43,7 @@ from typing import Any, NamedTuple, Union
 
 import numpy as np
 
-from ._checks import _is_tracer, _number, check_real
+from ._checks import as_number, check_real, is_tracer
 
 __all__ = [
     "gd",
@@ -185,10 +185,10 @@ def check_learning_rate(learning_rate: Any, name: str = "learning_rate") -> Any:
     A tracer (the rate as data inside the compiled loop) passes unchecked: it was
     checked when the optimizer was made.
     """
-    if callable(learning_rate) or _is_tracer(learning_rate):
+    if callable(learning_rate) or is_tracer(learning_rate):
         return learning_rate
     # A number out of range is told the range; anything else, everything accepted.
-    number = _number(learning_rate, "fiu") is not None
+    number = as_number(learning_rate, "fiu") is not None
     what = (
         "a positive finite number" if number else "a positive number, an optax schedule or 'auto'"
     )

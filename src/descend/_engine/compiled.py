@@ -21,7 +21,7 @@ __all__ = ["compiled", "quick"]
 def compiled(
     batched: bool, hyper_batched: bool, quick: bool = False
 ) -> tuple[Callable, Callable, Callable]:
-    """jit-compiled init, chunk and init-then-chunk (vmapped for batches); cached on cfg.
+    """jit-compiled init, chunk and init-then-chunk (for batches, over the runs); cached on cfg.
 
     ``quick``: compiled with the options of small single runs (see :func:`quick`).
     """

@@ -10,7 +10,7 @@ from .state import Config, State, Tolerances, history_row, scalar_fields, tree_s
 __all__ = ["large_chunk"]
 
 
-class _Lean(NamedTuple):
+class _Carry(NamedTuple):
     """The carry of :func:`large_chunk`: iterate ``k``, not evaluated yet."""
 
     k: Any
@@ -45,7 +45,7 @@ def large_chunk(
 
     opt = cfg.make_optimizer(hyper)
 
-    def body(c: _Lean) -> _Lean:
+    def body(c: _Carry) -> _Carry:
         f, g = cfg.objective(c.x, args)
         return _advance(cfg, opt, s.f0, tols, c, f, g)
 
@@ -70,10 +70,10 @@ def _grad_sq(cfg: Config, g: Any, dtype: Any) -> Any:
     return tree_sq(g).astype(dtype) if cfg.need_grad_norm else jnp.zeros((), dtype)
 
 
-def _start(s: State) -> _Lean:
+def _start(s: State) -> _Carry:
     import jax.numpy as jnp
 
-    return _Lean(
+    return _Carry(
         k=s.step,
         x=s.x,
         opt_state=s.opt_state,
@@ -88,7 +88,7 @@ def _start(s: State) -> _Lean:
     )
 
 
-def _advance(cfg: Config, opt: Any, f0: Any, tols: Tolerances, c: _Lean, f: Any, g: Any) -> _Lean:
+def _advance(cfg: Config, opt: Any, f0: Any, tols: Tolerances, c: _Carry, f: Any, g: Any) -> _Carry:
     """Test iterate c.k (f and g evaluated there), record it and step from it."""
     import jax
     import jax.numpy as jnp
@@ -102,7 +102,7 @@ def _advance(cfg: Config, opt: Any, f0: Any, tols: Tolerances, c: _Lean, f: Any,
     updates, opt_state = opt.update(g, c.opt_state, c.x)
     ss = tree_sq(updates).astype(dtype) if cfg.need_step_size else jnp.zeros((), dtype)
     x = jax.tree.map(lambda a, b: jnp.where(ok, a, b), optax.apply_updates(c.x, updates), c.x)
-    return _Lean(
+    return _Carry(
         k=c.k + 1,
         x=x,
         opt_state=opt_state,
@@ -117,7 +117,7 @@ def _advance(cfg: Config, opt: Any, f0: Any, tols: Tolerances, c: _Lean, f: Any,
     )
 
 
-def _end(cfg: Config, s: State, c: _Lean, args: tuple, tols: Tolerances) -> State:
+def _end(cfg: Config, s: State, c: _Carry, args: tuple, tols: Tolerances) -> State:
     """The state after the loop. Where a rule fired, that of the last evaluated iterate
     (x was frozen there), with its values from the loop so the status agrees with the
     test; otherwise f and the gradient at the new iterate."""

@@ -24,6 +24,7 @@ __all__ = [
     "needs_extra_args",
     "plan_optimizer",
     "resolve_optimizer",
+    "tolerances",
 ]
 
 KEEP_PREV_MAX_SIZE = 2**20
@@ -173,12 +174,13 @@ def config(
     * A small batch (at most ``MAPPED_MAX_RUN_STEPS`` steps in all, counting every step
       a run may take): :data:`Engine.MAPPED`, the one-run loop run after run. It
       compiles about as fast as one run (a batch's blocks take ~1.5 s more) and for
-      such batches runs about as fast as the blocks.
+      such batches runs about as fast as the blocks. On one CPU device only: spread
+      over devices, or on an accelerator (a launch per step), runs need the vmap.
     * A larger batch: :data:`Engine.BLOCKS`, unless the optimizer needs extra arguments
       (line searches), whose evaluations count per step: then the step-by-step loop.
     """
     large = not batched and tree_size(x0) > KEEP_PREV_MAX_SIZE
-    if batched and n_runs * opts.max_steps <= MAPPED_MAX_RUN_STEPS:
+    if batched and n_runs * opts.max_steps <= MAPPED_MAX_RUN_STEPS and _one_cpu():
         engine = Engine.MAPPED
     elif batched:
         engine = Engine.STEPWISE if extra_args else Engine.BLOCKS
@@ -201,3 +203,10 @@ def config(
         engine=engine,
         rules=opts.rules,
     )
+
+
+def _one_cpu() -> bool:
+    """Whether JAX computes on one CPU device (no accelerator, no device mesh)."""
+    import jax
+
+    return jax.default_backend() == "cpu" and jax.local_device_count() == 1

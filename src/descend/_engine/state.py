@@ -14,7 +14,19 @@ from typing import Any, NamedTuple
 from .. import stopping
 from .._objective import Objective
 
-__all__ = ["Config", "Engine", "State", "Tolerances", "init_state", "tree_sq", "write_row"]
+__all__ = [
+    "Config",
+    "Engine",
+    "State",
+    "Tolerances",
+    "history_row",
+    "init_state",
+    "linesearch_evals",
+    "new_history",
+    "scalar_fields",
+    "tree_sq",
+    "write_row",
+]
 
 
 class Engine(enum.Enum):

@@ -28,15 +28,13 @@ __all__ = [
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9 _-]*$")
 
 
-def resolve(spec: str) -> Any:
-    """The function a built-in name or a formula stands for.
-
-    Only text: ``descend._objective.as_function`` is the one place that also takes a
-    callable, and is what every public function uses.
-    """
+def resolve(spec: Any) -> Any:
+    """A function from a built-in name, a formula, or a callable (returned as is)."""
+    if callable(spec):
+        return spec
     if not isinstance(spec, str):
         raise TypeError(
-            f"spec must be a function name or a formula (a str), got {type(spec).__name__}"
+            f"spec must be callable, a function name or a formula, got {type(spec).__name__}"
         )
     if _NAME.match(spec.strip()):
         return get(spec.strip())
