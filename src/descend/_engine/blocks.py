@@ -32,7 +32,7 @@ def fast_block(
     k0: Any,
     n: Any,
     active: Any = True,
-) -> State:
+) -> tuple[State, Any, Any]:
     """``n`` steps of one run from step ``k0`` without per-step bookkeeping (n >= 1).
 
     Each step evaluates f and the gradient at x, writes x's history row, steps, and
