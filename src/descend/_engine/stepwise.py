@@ -95,7 +95,7 @@ def mapped(
 ) -> Any:
     """``fn(cfg, run, hyper, args, tols, *rest)`` for each run of a batch in turn
     (``lax.map``): the program is the one-run code, so it compiles about as fast as a
-    single run's, and each run is exactly a single run."""
+    single run's, and each run runs the one-run loop itself."""
     from jax import lax
 
     def one(c: tuple) -> Any:
