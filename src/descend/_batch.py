@@ -20,8 +20,8 @@ from ._engine.plan import (
     resolve_optimizer,
     tolerances,
 )
-from ._engine.state import Engine, State
-from ._inputs import DEFAULT_MAX_HISTORY_BYTES, prepare_x0
+from ._engine.state import Config, Engine, State
+from ._inputs import DEFAULT_MAX_HISTORY_BYTES, Options, prepare_x0
 from ._objective import Objective, check_objective
 from ._pipeline import check_inputs, check_memory, run
 from .optimizers import AutoRate, auto_learning_rates, get_optimizer
@@ -205,6 +205,15 @@ def _plan_runs(
     return _Runs(make, needs_extra_args(opt, first), (n_starts,), None, shared, None, None)
 
 
+def _config(objective: Objective, runs: _Runs, opts: Options, first: Any, n_runs: int) -> Config:
+    """The batch's configuration; under the vmap, the objective's short sums written out."""
+    cfg = config(objective, runs.make, runs.extra, opts, first, batched=True, n_runs=n_runs)
+    if cfg.engine is Engine.MAPPED:  # the one-run loop: the user's own function
+        return cfg
+    norms = bool({"gtol", "xtol", "grad_norm", "step_size"} & {*opts.rules, *opts.record})
+    return cfg._replace(objective=_unrolled(objective, norms))
+
+
 def _snapshot(s: State, cut: _Cut, learning_rates: np.ndarray | None) -> BatchResult:
     """The batch while it runs, for a callback (no history, no messages yet)."""
     import jax
@@ -299,6 +308,7 @@ def minimize_batch(
     )
     x0s, n_starts = _check_starts(x0s)
     first = jax.tree.map(_first_start, x0s)
+    tols = tolerances(opts, first)  # refuses a tolerance below the starts' precision
     check_objective(objective, first, args)
     runs = _plan_runs(optimizer, learning_rates, objective, x0s, first, args)
     shape, lrs = runs.shape, runs.learning_rates
@@ -308,10 +318,7 @@ def minimize_batch(
     hyper_batched = hyper is not None
     if not hyper_batched:
         hyper = runs.shared  # the same numbers for every run (or None)
-    norms = bool({"gtol", "xtol", "grad_norm", "step_size"} & {*opts.rules, *opts.record})
-    cfg = config(objective, runs.make, runs.extra, opts, first, batched=True, n_runs=n_runs)
-    if cfg.engine is not Engine.MAPPED:  # vmapped: short sums written out (small_sums)
-        cfg = cfg._replace(objective=_unrolled(objective, norms))
+    cfg = _config(objective, runs, opts, first, n_runs)
 
     cut = _Cut(n_runs, shape)
 
@@ -320,7 +327,7 @@ def minimize_batch(
         x_runs,
         hyper,
         args,
-        tolerances(opts, first),
+        tols,
         opts,
         batched=True,
         hyper_batched=hyper_batched,

@@ -133,6 +133,7 @@ def minimize(
         chunk_size=chunk_size,
     )
     x0 = prepare_x0(x0)
+    tols = tolerances(opts, x0)  # refuses a tolerance below x0's precision at once
     optimizer = resolve_optimizer(optimizer if optimizer is not None else default_optimizer())
     check_objective(objective, x0, args)
     optimizer, make_optimizer, hyper, rate = plan_optimizer(optimizer, objective, x0, args)
@@ -144,7 +145,7 @@ def minimize(
         x0,
         hyper,
         args,
-        tolerances(opts, x0),
+        tols,
         opts,
         batched=False,
         hyper_batched=False,
