@@ -12,18 +12,8 @@ import pytest
 
 import descend as ds
 
-
-@pytest.fixture(autouse=True, params=["mapped", "blocks"])
-def engine(request, monkeypatch):
-    """Every test runs on both batch loops: runs one after another (small batches) and
-    blocks of vmapped steps (large ones)."""
-    from descend._engine import plan
-
-    if request.param == "blocks":
-        monkeypatch.setattr(plan, "MAPPED_MAX_RUN_STEPS", 0)
-    else:
-        monkeypatch.setattr(plan, "MAPPED_MAX_RUN_STEPS", 2**62)
-    return request.param
+# Every test runs on both batch loops (see conftest.batch_engine).
+pytestmark = pytest.mark.usefixtures("batch_engine")
 
 
 def seed_quadratic(w):

@@ -124,25 +124,16 @@ def in_tmp(tmp_path, monkeypatch):
 
 
 REALS = [case if len(case) == 4 else (*case, NOT_REAL) for case in REALS]
+INTS = [case if len(case) == 4 else (*case, NOT_INT) for case in INTS]
 
 
-@pytest.mark.parametrize("name, call, bad_values, bad_types", REALS, ids=_ids(REALS))
-def test_real_arguments(name, call, bad_values, bad_types, in_tmp):
+@pytest.mark.parametrize("name, call, bad_values, bad_types", REALS + INTS, ids=_ids(REALS + INTS))
+def test_numeric_arguments(name, call, bad_values, bad_types, in_tmp):
     for value in bad_types:
         with pytest.raises(TypeError, match=rf"^{name} must be .*, got {type(value).__name__}"):
             call(value)
     for value in bad_values:
         with pytest.raises(ValueError, match=rf"^{name} must be "):
-            call(value)
-
-
-INTS = [case if len(case) == 4 else (*case, NOT_INT) for case in INTS]
-
-
-@pytest.mark.parametrize("name, call, bad_values, bad_types", INTS, ids=_ids(INTS))
-def test_integer_arguments(name, call, bad_values, bad_types, in_tmp):
-    for value in bad_types:
-        with pytest.raises(TypeError, match=rf"^{name} must be .*, got {type(value).__name__}"):
             call(value)
     for value in bad_values:
         with pytest.raises(ValueError, match=rf"^{name} must be "):
