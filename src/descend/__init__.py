@@ -46,16 +46,23 @@ _EXPORTS = {
     "basins": "landscape",
     "suggest_learning_rate": "landscape",
     "convexity": "landscape",
+    "fit": "_fit",
+    "FitResult": "_fit",
+    "FitHistory": "_fit",
 }
 # submodules reachable as attributes: ds.functions.get("rosenbrock")
-_SUBMODULES = ("functions", "plot")
+_SUBMODULES = ("functions", "plot", "data", "models")
 
 __all__ = [
     "BatchResult",
+    "FitHistory",
+    "FitResult",
     "basins",
     "check_grad",
     "classify",
     "convexity",
+    "data",
+    "fit",
     "functions",
     "grad",
     "hessian",
@@ -76,6 +83,7 @@ __all__ = [
     "get_optimizer",
     "minimize",
     "minimize_batch",
+    "models",
     "momentum",
     "nesterov",
     "rmsprop",
@@ -98,8 +106,9 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - names for type checkers and IDEs
-    from . import functions, plot
+    from . import data, functions, models, plot
     from ._batch import minimize_batch
+    from ._fit import FitHistory, FitResult, fit
     from ._minimize import minimize
     from .calculus import check_grad, classify, grad, hessian, partials
     from .functions import parse

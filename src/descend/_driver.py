@@ -111,9 +111,10 @@ def interruptible(fn: Callable[..., Any]) -> Callable[..., Any]:
 class Progress:
     """A progress bar (rich if installed, else a line on stderr)."""
 
-    def __init__(self, total: int, enabled: bool) -> None:
+    def __init__(self, total: int, enabled: bool, unit: str = "step") -> None:
         self.enabled = enabled
         self.total = total
+        self.unit = unit
         self._bar: Any = None
         if not enabled:
             return
@@ -124,7 +125,7 @@ class Progress:
             self._bar = RichProgress(
                 TextColumn("descend"),
                 BarColumn(),
-                TextColumn("step {task.completed:,}/{task.total:,}"),
+                TextColumn(unit + " {task.completed:,}/{task.total:,}"),
                 TextColumn("{task.fields[info]}"),
                 transient=False,
             )
@@ -141,7 +142,9 @@ class Progress:
         else:
             import sys
 
-            print(f"\rdescend step {step:,}/{self.total:,} {info}", end="", file=sys.stderr)
+            print(
+                f"\rdescend {self.unit} {step:,}/{self.total:,} {info}", end="", file=sys.stderr
+            )
 
     def close(self) -> None:
         if self.enabled:
@@ -177,8 +180,11 @@ def drive(
     chunk_size: int | None,
     snapshot: Callable[[Any], Any],
     describe: Callable[[Any], str] | None = None,
+    first_step: int = 0,
+    unit: str = "step",
 ) -> tuple[Any, float, float]:
-    """Run ``program`` chunk by chunk from ``state`` (or a :class:`Fresh` start).
+    """Run ``program`` chunk by chunk from ``state`` (or a :class:`Fresh` start) at step
+    ``first_step`` (a resumed run) to ``max_steps``.
 
     Between chunks: the progress bar (``describe(state)`` says what it shows),
     ``callback(snapshot(state))`` (StopIteration -> ``stopped``, KeyboardInterrupt ->
@@ -193,9 +199,9 @@ def drive(
     t0 = time.perf_counter()
     state = _compile(program, state, size < max_steps, sigint)
     compile_time = time.perf_counter() - t0
-    bar = Progress(max_steps, progress)
+    bar = Progress(max_steps, progress, unit)
     describe = describe or _describe
-    done_at, final_code = 0, None
+    done_at, final_code = first_step, None
     try:
         while final_code is None:
             if sigint.hit:

@@ -27,6 +27,8 @@ class Status(str, enum.Enum):
     NONFINITE = "nonfinite"
     STOPPED = "stopped"
     INTERRUPTED = "interrupted"
+    EARLY_STOPPED = "early_stopped"  # training on data (descend.fit)
+    MAX_EPOCHS = "max_epochs"
 
     @property
     def success(self) -> bool:
@@ -52,6 +54,8 @@ _DESCRIPTIONS = {
     Status.NONFINITE: "f or its gradient became inf or nan",
     Status.STOPPED: "the callback raised StopIteration",
     Status.INTERRUPTED: "the run was interrupted (Ctrl-C)",
+    Status.EARLY_STOPPED: "the validation loss stopped improving: the best epoch is kept",
+    Status.MAX_EPOCHS: "the epoch limit was reached",
 }
 
 # Integer codes used inside the compiled loop; 0 means "still running".
@@ -66,6 +70,8 @@ CODES: dict[Status, int] = {
     Status.STOPPED: 7,
     Status.INTERRUPTED: 8,
     Status.UNBOUNDED: 9,
+    Status.EARLY_STOPPED: 10,
+    Status.MAX_EPOCHS: 11,
 }
 FROM_CODE: dict[int, Status] = {v: k for k, v in CODES.items()}
 

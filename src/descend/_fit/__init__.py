@@ -1,0 +1,107 @@
+"""Training a model on data: :func:`fit`, on the engine's chunk driver.
+
+Inputs checked once -> the training program (compiled, cached on shapes) -> the driver
+(chunks of epochs, progress, callback, Ctrl-C) -> checkpoints between epochs ->
+:class:`FitResult`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .._driver import interruptible
+from .result import FitHistory, FitResult
+
+__all__ = ["fit", "FitResult", "FitHistory"]
+
+
+@interruptible
+def fit(
+    model: Any,
+    train: Any,
+    optimizer: Any = None,
+    *,
+    params: Any = None,
+    batch_size: int | None = 32,
+    epochs: int = 100,
+    validation: Any = None,
+    early_stopping: int | None = None,
+    min_delta: float = 0.0,
+    gtol: float = 1e-6,
+    seed: int | None = None,
+    dtype: Any = "float32",
+    checkpoint: Any = None,
+    resume: Any = None,
+    callback: Callable[[Any], Any] | None = None,
+    progress: bool = False,
+    diverge_factor: float = 1e8,
+) -> FitResult:
+    """Train ``model`` on ``train`` by gradient descent on its loss.
+
+    Args:
+      model: a :mod:`descend.models` model (``linear()``, ``logistic()``,
+        ``softmax()``, ``mlp([64])``), or your own ``loss(params, X, y)`` with
+        ``params=``.
+      train: a :class:`~descend.data.Dataset` or ``(X, y)``.
+      optimizer: an optax transformation such as ``ds.adam(1e-3)`` (the default) or a
+        name.
+      params: initial parameters (default: the model's initialization from ``seed``).
+      batch_size: rows per step. ``None`` is full-batch gradient descent (one step an
+        epoch), ``1`` is stochastic gradient descent, anything else mini-batch. Each
+        epoch visits the rows in a new order drawn from ``(seed, epoch)``; a last,
+        smaller batch takes the rows left over.
+      epochs: the epoch limit (for a resumed fit, counting the earlier epochs).
+      validation: a Dataset or ``(X, y)`` scored at the end of every epoch.
+      early_stopping: stop when the validation loss has not improved by more than
+        ``min_delta`` for this many epochs; the best epoch's parameters are returned.
+      gtol: full-batch only: stop when the gradient norm is at most ``gtol`` (0: off).
+      seed: the initialization and the shuffling (default 0; a resumed fit keeps its
+        own).
+      dtype: ``"float32"`` (the default for data) or ``"float64"``.
+      checkpoint: a directory; the state is saved there after every epoch (atomically).
+      resume: a directory to continue a checkpointed fit from, exactly; it is also
+        where the fit goes on saving unless ``checkpoint`` says otherwise.
+      callback: called after each chunk of epochs with a :class:`FitResult` so far;
+        ``StopIteration`` stops the fit (status ``stopped``).
+      progress: show a progress bar of epochs.
+      diverge_factor: ``diverged`` when the training loss exceeds its start by this
+        factor times ``max(|loss at the start|, 1)``.
+    """
+    from .. import _driver
+    from .setup import Setup, prepare
+
+    setup: Setup = prepare(
+        model,
+        train,
+        optimizer,
+        params=params,
+        batch_size=batch_size,
+        epochs=epochs,
+        validation=validation,
+        early_stopping=early_stopping,
+        min_delta=min_delta,
+        gtol=gtol,
+        seed=seed,
+        dtype=dtype,
+        checkpoint=checkpoint,
+        resume=resume,
+        diverge_factor=diverge_factor,
+    )
+    program = _driver.Program(
+        init=None, chunk=setup.chunk, start=None, key=setup.key, size=setup.cost
+    )
+    first = setup.start_epoch
+    run, wall, compile_time = _driver.drive(
+        program,
+        setup.first_run(),
+        max_steps=max(epochs, first),
+        callback=callback,
+        progress=progress,
+        chunk_size=1 if (setup.checkpoint is not None) else None,
+        snapshot=setup.snapshot,
+        describe=setup.describe,
+        first_step=first,
+        unit="epoch",
+    )
+    return setup.result(run, wall, compile_time)

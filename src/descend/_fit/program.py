@@ -1,0 +1,274 @@
+"""The compiled training program: epochs of shuffled mini-batches, with the stopping rules.
+
+One compiled call runs up to ``capacity`` epochs (a while loop; the count is data), and
+returns one record per epoch. An epoch is a ``lax.scan`` over the mini-batches of a
+permutation drawn from ``(seed, epoch)``, then a last, smaller batch if the batch size
+does not divide the data. Everything that is a number (the optimizer's, ``l2``, the
+seed, the epoch limit, patience, tolerances) is an input, so a new number compiles
+nothing; the program is cached on what fixes its shapes.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from .. import stopping
+from ..stopping import Status
+
+__all__ = ["Shape", "Numbers", "TrainState", "Records", "programs", "capacity"]
+
+RUNNING = stopping.RUNNING
+CODE = {s: stopping.CODES[s] for s in Status}
+
+
+class Shape(NamedTuple):
+    """What fixes a training program's shapes; hashable: it keys the compiled program."""
+
+    model: Any  # Model.spec
+    make_optimizer: Callable[[Any], Any]  # numbers -> optax transformation
+    n_train: int
+    n_val: int  # 0: no validation
+    batch_size: int  # = n_train for full batch
+    full_batch: bool  # batch_size=None: one step an epoch, gtol tested
+    early_stopping: bool
+    capacity: int  # epochs one call can run (records buffer)
+
+
+class Numbers(NamedTuple):
+    """The numbers of a fit (arrays in the program)."""
+
+    optimizer: Any  # dict of the optimizer's numbers, or None
+    l2: Any
+    gtol: Any
+    min_delta: Any
+    patience: Any
+    max_epochs: Any
+    diverge_factor: Any
+    seed: Any
+
+
+class TrainState(NamedTuple):
+    """The carry of the training loop (everything a checkpoint saves, but the history)."""
+
+    step: Any  # epochs done
+    status: Any
+    params: Any
+    opt_state: Any
+    best_params: Any
+    best_val: Any  # best validation loss (inf: none yet)
+    best_epoch: Any  # 0: none yet
+    wait: Any  # epochs since the best one
+    loss0: Any  # the training loss at the start (for the divergence test)
+    last_good: Any  # epochs done when params were last finite
+
+
+class Records(NamedTuple):
+    """One call's records: rows 0..count-1 are its epochs."""
+
+    count: Any
+    train_loss: Any  # (capacity,)
+    val_loss: Any
+    val_metric: Any
+    batch_loss: Any  # (capacity, batches per epoch)
+    grad_norm: Any  # full batch: |g| at the epoch's start (nan otherwise)
+
+
+def capacity(batches_per_epoch: int) -> int:
+    """Epochs one call can run: a records buffer of at most ~64k batch losses."""
+    k = max(1, 65536 // max(batches_per_epoch, 1))
+    return min(256, 1 << (k.bit_length() - 1))
+
+
+def batches(n: int, batch_size: int) -> tuple[int, int]:
+    """(full batches, size of the last smaller one or 0)."""
+    return n // batch_size, n % batch_size
+
+
+def _finite(tree: Any) -> Any:
+    import jax
+    import jax.numpy as jnp
+
+    leaves = [jnp.all(jnp.isfinite(l)) for l in jax.tree.leaves(tree)]
+    return functools.reduce(jnp.logical_and, leaves, jnp.bool_(True))
+
+
+def _epoch(model: Any, shape: Shape, data: tuple, nums: Numbers, s: TrainState) -> tuple:
+    """One epoch from ``s``: (state, (train loss, val loss, val metric, batch losses, |g|))."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+    from jax import lax
+
+    X, y, Xv, yv = data
+    opt = shape.make_optimizer(nums.optimizer)
+    loss = functools.partial(model.loss, l2=nums.l2)
+    dtype = jax.tree.leaves(s.params)[0].dtype
+
+    def step(carry: tuple, rows: Any) -> tuple:
+        p, o = carry
+        value, g = jax.value_and_grad(loss)(p, X[rows], y[rows])
+        updates, o = opt.update(g, o, p)
+        return (optax.apply_updates(p, updates), o), value
+
+    gn = jnp.asarray(jnp.nan, dtype)
+    stop_g = jnp.bool_(False)
+    if shape.full_batch:
+        value, g = jax.value_and_grad(loss)(s.params, X, y)
+        gn = jnp.sqrt(optax.tree_utils.tree_l2_norm(g, squared=True)).astype(dtype)
+        stop_g = gn <= nums.gtol
+        updates, o = opt.update(g, s.opt_state, s.params)
+        p = jax.tree.map(
+            lambda a, b: jnp.where(stop_g, a, b), s.params, optax.apply_updates(s.params, updates)
+        )
+        o = jax.tree.map(lambda a, b: jnp.where(stop_g, a, b), s.opt_state, o)
+        losses, train_loss = value[None], value
+    else:
+        key = jax.random.fold_in(jax.random.key(nums.seed), s.step)
+        perm = jax.random.permutation(key, shape.n_train)
+        full, last = batches(shape.n_train, shape.batch_size)
+        rows = perm[: full * shape.batch_size].reshape(full, shape.batch_size)
+        (p, o), losses = lax.scan(step, (s.params, s.opt_state), rows)
+        total = jnp.sum(losses) * shape.batch_size
+        if last:
+            (p, o), tail = step((p, o), perm[full * shape.batch_size :])
+            losses = jnp.concatenate([losses, tail[None]])
+            total = total + tail * last
+        train_loss = total / shape.n_train
+    if shape.n_val:
+        val_loss, val_metric = loss(p, Xv, yv), model.metric(p, Xv, yv)
+    else:
+        val_loss = val_metric = jnp.asarray(jnp.nan, dtype)
+    return _judge(shape, nums, s, p, o, train_loss, val_loss, stop_g), (
+        train_loss,
+        val_loss.astype(dtype),
+        jnp.asarray(val_metric, dtype),
+        losses.astype(dtype),
+        gn,
+    )
+
+
+def _judge(
+    shape: Shape,
+    nums: Numbers,
+    s: TrainState,
+    p: Any,
+    o: Any,
+    train_loss: Any,
+    val_loss: Any,
+    stop_g: Any,
+) -> TrainState:
+    """The state after an epoch, with its status: nonfinite (parameters of the last
+    finite epoch kept), diverged, gtol, early_stopped, max_epochs, or running."""
+    import jax
+    import jax.numpy as jnp
+
+    e = s.step + 1
+    finite = jnp.isfinite(train_loss) & _finite(p)
+    bound = nums.diverge_factor * jnp.maximum(jnp.abs(s.loss0), 1)
+    diverged = train_loss - s.loss0 > bound
+    best_params, best_val, best_epoch, wait = s.best_params, s.best_val, s.best_epoch, s.wait
+    stop_early = jnp.bool_(False)
+    if shape.early_stopping:
+        better = val_loss < best_val - nums.min_delta
+        best_params = jax.tree.map(lambda a, b: jnp.where(better, a, b), p, best_params)
+        best_val = jnp.where(better, val_loss, best_val)
+        best_epoch = jnp.where(better, e, best_epoch)
+        wait = jnp.where(better, 0, wait + 1)
+        stop_early = wait >= nums.patience
+    code = jnp.select(
+        [~finite, diverged, stop_g, stop_early, e >= nums.max_epochs],
+        [
+            CODE[Status.NONFINITE],
+            CODE[Status.DIVERGED],
+            CODE[Status.GTOL],
+            CODE[Status.EARLY_STOPPED],
+            CODE[Status.MAX_EPOCHS],
+        ],
+        RUNNING,
+    ).astype(jnp.int32)
+    keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, old)
+    return s._replace(
+        step=jnp.where(stop_g, s.step, e).astype(s.step.dtype),
+        status=code,
+        params=keep(p, s.params),
+        opt_state=keep(o, s.opt_state),
+        best_params=best_params,
+        best_val=best_val,
+        best_epoch=best_epoch.astype(s.best_epoch.dtype),
+        wait=wait.astype(s.wait.dtype),
+        last_good=jnp.where(finite, e, s.last_good).astype(s.last_good.dtype),
+    )
+
+
+def _run(model: Any, shape: Shape, s: TrainState, data: tuple, nums: Numbers, n: Any) -> tuple:
+    """Up to ``n`` (<= capacity) epochs from ``s`` while it runs: (state, records)."""
+    import jax.numpy as jnp
+    from jax import lax
+
+    dtype = s.loss0.dtype
+    full, last = batches(shape.n_train, shape.batch_size)
+    width = 1 if shape.full_batch else full + (1 if last else 0)
+    k = shape.capacity
+    nan = jnp.full((k,), jnp.nan, dtype)
+    rec = Records(jnp.int32(0), nan, nan, nan, jnp.full((k, width), jnp.nan, dtype), nan)
+
+    def more(c: tuple) -> Any:
+        s, r = c
+        return (r.count < n) & (s.status == RUNNING)
+
+    def body(c: tuple) -> tuple:
+        s, r = c
+        s, row = _epoch(model, shape, data, nums, s)
+        i = r.count
+        fields = [f.at[i].set(v) for f, v in zip(r[1:], row)]
+        return s, Records(i + 1, *fields)
+
+    return lax.while_loop(more, body, (s, rec))
+
+
+def _init(
+    model: Any, shape: Shape, params: Any, data: tuple, nums: Numbers, step: Any
+) -> TrainState:
+    import jax.numpy as jnp
+
+    X, y, _, _ = data
+    opt = shape.make_optimizer(nums.optimizer)
+    loss0 = model.loss(params, X, y, nums.l2)
+    dtype = loss0.dtype
+    return TrainState(
+        step=jnp.asarray(step, jnp.int32),
+        status=jnp.int32(RUNNING),
+        params=params,
+        opt_state=opt.init(params),
+        best_params=params,
+        best_val=jnp.asarray(jnp.inf, dtype),
+        best_epoch=jnp.int32(0),
+        wait=jnp.int32(0),
+        loss0=loss0,
+        last_good=jnp.asarray(step, jnp.int32),
+    )
+
+
+_PROGRAMS: collections.OrderedDict = collections.OrderedDict()
+_MAX_PROGRAMS = 32
+
+
+def programs(model: Any, shape: Shape) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """``(init, run)`` compiled for this model and shape, made once and kept (LRU)."""
+    import jax
+
+    key = (model.spec, shape)
+    if key in _PROGRAMS:
+        _PROGRAMS.move_to_end(key)
+        return _PROGRAMS[key]
+    made = (
+        jax.jit(functools.partial(_init, model, shape)),
+        jax.jit(functools.partial(_run, model, shape)),
+    )
+    _PROGRAMS[key] = made
+    if len(_PROGRAMS) > _MAX_PROGRAMS:
+        _PROGRAMS.popitem(last=False)
+    return made

@@ -1,0 +1,418 @@
+"""A fit's inputs checked once, and what the driver calls: chunks, snapshots, the result."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .. import stopping
+from .._checks import check_int, check_real, check_tol
+from ..stopping import Status
+from . import checkpoint as ckpt
+from .program import Numbers, Records, Shape, TrainState, batches, capacity, programs
+from .result import FitHistory, FitResult
+
+__all__ = ["Run", "Setup", "prepare"]
+
+
+class Run(NamedTuple):
+    """The driver's view of a fit: ``step`` and ``status`` (device arrays), the training
+    state, and the records of the calls so far (a tuple, host side)."""
+
+    step: Any
+    status: Any
+    train: Any
+    records: tuple
+    epoch: int  # epochs dispatched (host count; calls past a stop run no epoch)
+
+
+def _dataset(data: Any, name: str) -> Any:
+    from ..data import Dataset, load
+
+    if isinstance(data, Dataset):
+        return data
+    if isinstance(data, tuple) and len(data) == 2:
+        return load(data)
+    raise TypeError(
+        f"{name} must be a ds.data Dataset or a tuple (X, y), got {type(data).__name__}"
+    )
+
+
+def _model(model: Any, params: Any) -> Any:
+    from ..models import Model, custom
+
+    if isinstance(model, Model):
+        return model
+    if callable(model):
+        if params is None:
+            raise ValueError("a model given as loss(params, X, y) needs its initial params=")
+        return custom(model)
+    raise TypeError(
+        f"model must be a ds.models model (e.g. ds.models.mlp([64])) or a function "
+        f"loss(params, X, y), got {type(model).__name__}"
+    )
+
+
+def _dtype(dtype: Any) -> Any:
+    name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    if name not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    return np.dtype(name)
+
+
+@dataclasses.dataclass
+class Setup:
+    """Everything fixed about a fit once its inputs are checked."""
+
+    model: Any
+    shape: Shape
+    nums: Numbers
+    data: tuple
+    init_params: Any
+    start: tuple | None  # (TrainState, history arrays) from a checkpoint
+    checkpoint: Any
+    header: dict
+    classes: tuple | None
+    learning_rate: Any
+    seed: int
+    batch_size: int | None
+
+    @property
+    def key(self) -> Any:
+        return (self.model.spec, self.shape, _signature(self.init_params))
+
+    @property
+    def cost(self) -> int:
+        """Parameter-rows an epoch touches (sizes the driver's first chunk)."""
+        n_params = sum(int(np.size(l)) for l in _leaves(self.init_params))
+        return max(1, n_params * (self.shape.n_train + self.shape.n_val))
+
+    @property
+    def start_epoch(self) -> int:
+        return 0 if self.start is None else int(self.start[0].step)
+
+    def first_run(self) -> Any:
+        init, _ = programs(self.model, self.shape)
+        if self.start is not None:
+            state = self.start[0]
+        else:
+            state = init(self.init_params, self.data, self.nums, 0)
+        return Run(state.step, state.status, state, (), int(state.step))
+
+    def chunk(self, run: Any, stop_at: Any) -> Any:
+        """Epochs up to ``stop_at`` (calls of at most ``capacity`` epochs; at least one
+        call, so a zero-epoch chunk compiles the program)."""
+        import jax.numpy as jnp
+
+        _, program = programs(self.model, self.shape)
+        state, records, epoch = run.train, run.records, run.epoch
+        while True:
+            n = int(max(0, min(self.shape.capacity, int(stop_at) - epoch)))
+            state, rec = program(state, self.data, self.nums, jnp.int32(n))
+            records, epoch = records + (rec,), epoch + n
+            if self.checkpoint is not None and n:
+                self.save(state, records)
+            if epoch >= int(stop_at):
+                break
+        return run._replace(
+            step=state.step, status=state.status, train=state, records=records, epoch=epoch
+        )
+
+    # -- the record so far ----------------------------------------------------------
+
+    def history_arrays(self, records: tuple) -> dict[str, np.ndarray]:
+        """The per-epoch and per-step arrays, earlier (resumed) epochs first."""
+        import jax
+
+        recs = jax.device_get(records)
+        parts: dict[str, list] = {k: [] for k in Records._fields[1:]}
+        if self.start is not None:
+            for k in parts:
+                parts[k].append(self.start[1][k])
+        for r in recs:
+            c = int(r.count)
+            for k in parts:
+                parts[k].append(np.asarray(getattr(r, k))[:c])
+        width = _width(self.shape)
+        return {
+            k: np.concatenate(v) if v else np.zeros((0, width) if k == "batch_loss" else 0)
+            for k, v in parts.items()
+        }
+
+    def save(self, state: TrainState, records: tuple) -> None:
+        import jax
+
+        host = jax.device_get(state)
+        arrays = {f"state/{k}": v for k, v in _flatten(host).items()}
+        arrays |= {f"history/{k}": v for k, v in self.history_arrays(records).items()}
+        ckpt.save(self.checkpoint, {**self.header, "epoch": int(host.step)}, arrays)
+
+    def snapshot(self, run: Any) -> FitResult:
+        return self.result(run, 0.0, 0.0, final=False)
+
+    def describe(self, run: Any) -> str:
+        h = self.history_arrays(run.records[-1:]) if run.records else None
+        if h is None or not len(h["train_loss"]):
+            return ""
+        text = f"loss {h['train_loss'][-1]:.4g}"
+        if self.shape.n_val:
+            text += f"  val {h['val_loss'][-1]:.4g}"
+        return text
+
+    def result(self, run: Any, wall: float, compile_time: float, final: bool = True) -> FitResult:
+        import jax
+
+        from .messages import message
+
+        state = jax.device_get(run.train)
+        status_code = int(jax.device_get(run.status))
+        status = stopping.FROM_CODE.get(status_code, Status.MAX_EPOCHS) if status_code else None
+        h = self.history_arrays(run.records)
+        epochs = int(state.step)
+        grad_stop = float(h["grad_norm"][-1]) if len(h["grad_norm"]) else float("nan")
+        h = {k: v[:epochs] for k, v in h.items()}  # a gtol stop records the epoch not run
+        params = state.params
+        best_epoch = int(state.best_epoch) if self.shape.early_stopping else 0
+        if self.shape.early_stopping and best_epoch > 0:
+            params = state.best_params
+        history = self._history(h, epochs)
+        steps = int(np.sum(np.isfinite(h["batch_loss"]))) if not self.shape.full_batch else epochs
+        status_out = status or Status.MAX_EPOCHS
+        return FitResult(
+            params=jax.tree.map(np.asarray, params),
+            status=status_out,
+            success=final and status_out in (Status.MAX_EPOCHS, Status.EARLY_STOPPED, Status.GTOL),
+            message=message(status_out, state, history, self, grad_stop) if final else "running",
+            epochs=epochs,
+            best_epoch=best_epoch,
+            history=history,
+            steps=steps,
+            model=self.model,
+            classes=self.classes,
+            learning_rate=self.learning_rate,
+            wall_time=wall,
+            compile_time=compile_time,
+        )
+
+    def _history(self, h: dict, epochs: int) -> FitHistory:
+        has_val = self.shape.n_val > 0
+        classifier = self.model.is_classifier
+        return FitHistory(
+            epoch=np.arange(1, epochs + 1),
+            train_loss=h["train_loss"],
+            batch_loss=h["batch_loss"][np.isfinite(h["batch_loss"])]
+            if epochs
+            else h["batch_loss"].reshape(-1),
+            val_loss=h["val_loss"] if has_val else None,
+            val_accuracy=h["val_metric"] if has_val and classifier else None,
+            val_r2=h["val_metric"]
+            if has_val and not classifier and self.model.kind != "custom"
+            else None,
+            grad_norm=h["grad_norm"] if self.shape.full_batch else None,
+        )
+
+
+def _width(shape: Shape) -> int:
+    full, last = batches(shape.n_train, shape.batch_size)
+    return 1 if shape.full_batch else full + (1 if last else 0)
+
+
+def _leaves(tree: Any) -> list:
+    import jax
+
+    return jax.tree.leaves(tree)
+
+
+def _signature(tree: Any) -> tuple:
+    import jax
+
+    leaves, treedef = jax.tree.flatten(tree)
+    return (str(treedef), tuple((np.shape(l), np.asarray(l).dtype.name) for l in leaves))
+
+
+def _flatten(state: TrainState) -> dict[str, np.ndarray]:
+    """The state's leaves in a fixed order, numbered by field."""
+    import jax
+
+    out = {}
+    for field in TrainState._fields:
+        for i, leaf in enumerate(jax.tree.leaves(getattr(state, field))):
+            out[f"{field}/{i}"] = np.asarray(leaf)
+    return out
+
+
+def _unflatten(like: TrainState, arrays: dict[str, np.ndarray], where: str) -> TrainState:
+    """A TrainState shaped like ``like`` from a checkpoint's arrays, or a clear error."""
+    import jax
+    import jax.numpy as jnp
+
+    fields = {}
+    for field in TrainState._fields:
+        leaves, treedef = jax.tree.flatten(getattr(like, field))
+        saved = [arrays.get(f"state/{field}/{i}") for i in range(len(leaves))]
+        extra = f"state/{field}/{len(leaves)}" in arrays
+        for i, (a, b) in enumerate(zip(leaves, saved)):
+            if b is None or extra or np.shape(a) != b.shape or np.asarray(a).dtype != b.dtype:
+                got = "nothing" if b is None else f"{b.dtype}{list(b.shape)}"
+                raise ValueError(
+                    f"resume: {where} does not fit this fit's {field.replace('_', ' ')} "
+                    f"(leaf {i}: expected {np.asarray(a).dtype}{list(np.shape(a))}, got {got}); "
+                    "a different model, data width, optimizer or dtype"
+                )
+        fields[field] = jax.tree.unflatten(treedef, [jnp.asarray(b) for b in saved])
+    return TrainState(**fields)
+
+
+def prepare(
+    model: Any,
+    train: Any,
+    optimizer: Any,
+    *,
+    params: Any,
+    batch_size: Any,
+    epochs: Any,
+    validation: Any,
+    early_stopping: Any,
+    min_delta: Any,
+    gtol: Any,
+    seed: Any,
+    dtype: Any,
+    checkpoint: Any,
+    resume: Any,
+    diverge_factor: Any,
+) -> Setup:
+    """Check every input (naming the argument), then build the fit's :class:`Setup`."""
+    import jax
+    import jax.numpy as jnp
+
+    from .._engine.plan import plan_optimizer, resolve_optimizer
+
+    model = _model(model, params)
+    data = _dataset(train, "train")
+    val = None if validation is None else _dataset(validation, "validation")
+    dtype = _dtype(dtype)
+    epochs = check_int(epochs, "epochs", 1)
+    if batch_size is not None:
+        batch_size = check_int(batch_size, "batch_size", 1)
+        if batch_size > len(data):
+            raise ValueError(
+                f"batch_size must be at most the number of training rows ({len(data)}), "
+                f"got {batch_size}; batch_size=None trains on all rows at once"
+            )
+    if early_stopping is not None:
+        early_stopping = check_int(early_stopping, "early_stopping", 1)
+        if val is None:
+            raise ValueError("early_stopping needs validation= data to watch")
+    min_delta = check_real(min_delta, "min_delta", low=0)
+    gtol = check_tol(gtol, "gtol")
+    diverge_factor = check_real(diverge_factor, "diverge_factor", low=0, low_open=True)
+    if val is not None and val.n_features != data.n_features:
+        raise ValueError(f"validation has {val.n_features} features, train has {data.n_features}")
+    if val is not None and data.is_classification and val.classes != data.classes:
+        raise ValueError("validation must have the same classes as train")
+    header_seed = None
+    saved = None
+    if resume is not None:
+        saved = ckpt.load(resume)
+        header_seed = saved[0].get("seed")
+        if seed is not None and seed != header_seed:
+            raise ValueError(f"seed={seed} differs from the checkpoint's seed {header_seed}")
+    seed = check_int(seed if seed is not None else (header_seed or 0), "seed", 0)
+    if model.kind != "custom":
+        model = model.for_data(data.task, data.n_classes)
+    p0 = params if params is not None else model.init(data.n_features, seed, dtype)
+    p0 = jax.tree.map(lambda l: jnp.asarray(l, dtype), p0)
+
+    label_dtype = jnp.int32 if data.is_classification else dtype
+    arrays = (
+        jnp.asarray(data.X, dtype),
+        jnp.asarray(data.y, label_dtype),
+        jnp.asarray(val.X if val is not None else np.zeros((0, data.n_features)), dtype),
+        jnp.asarray(val.y if val is not None else np.zeros(0), label_dtype),
+    )
+    optimizer = resolve_optimizer(optimizer if optimizer is not None else "adam")
+
+    def full_loss(p: Any) -> Any:
+        return model.loss(p, arrays[0], arrays[1])
+
+    optimizer, make, numbers, choice = plan_optimizer(optimizer, full_loss, p0, ())
+    n = len(data)
+    bs = n if batch_size is None else batch_size
+    full, last = batches(n, bs)
+    width = 1 if batch_size is None else full + (1 if last else 0)
+    shape = Shape(
+        model=model.spec,
+        make_optimizer=make,
+        n_train=n,
+        n_val=0 if val is None else len(val),
+        batch_size=bs,
+        full_batch=batch_size is None,
+        early_stopping=early_stopping is not None,
+        capacity=capacity(width),
+    )
+    f = lambda v: jnp.asarray(v, dtype)  # noqa: E731
+    nums = Numbers(
+        optimizer=numbers,
+        l2=f(model.l2),
+        gtol=f(gtol if batch_size is None else 0.0),
+        min_delta=f(min_delta),
+        patience=jnp.int32(early_stopping or 0),
+        max_epochs=jnp.int32(epochs),
+        diverge_factor=f(diverge_factor),
+        seed=jnp.uint32(seed),
+    )
+    header = {
+        "model": repr(model),
+        "n_features": data.n_features,
+        "n_train": n,
+        "batch_size": batch_size,
+        "dtype": dtype.name,
+        "seed": seed,
+        "optimizer": getattr(
+            getattr(optimizer, "descend_factory", None), "__name__", type(optimizer).__name__
+        ),
+    }
+    setup = Setup(
+        model=model,
+        shape=shape,
+        nums=nums,
+        data=arrays,
+        init_params=p0,
+        start=None,
+        checkpoint=checkpoint if checkpoint is not None else resume,
+        header=header,
+        classes=data.classes,
+        learning_rate=choice,
+        seed=seed,
+        batch_size=batch_size,
+    )
+    if saved is not None:
+        setup.start = _resumed(setup, saved, resume)
+    return setup
+
+
+def _resumed(setup: Setup, saved: tuple, where: Any) -> tuple:
+    """(TrainState, history) from a checkpoint, refused if it belongs to another fit."""
+    import jax.numpy as jnp
+
+    header, arrays = saved
+    where = ckpt.path_of(where)
+    for key in ("model", "n_features", "n_train", "batch_size", "dtype"):
+        if header.get(key) != setup.header[key]:
+            raise ValueError(
+                f"resume: {where} was written for {key} = {header.get(key)!r}; "
+                f"this fit has {setup.header[key]!r}"
+            )
+    init, _ = programs(setup.model, setup.shape)
+    like = init(setup.init_params, setup.data, setup.nums, 0)
+    state = _unflatten(like, arrays, str(where))
+    # A fit that ran out of epochs (or was stopped) goes on; one that failed stays failed.
+    failed = int(state.status) in (
+        stopping.CODES[Status.NONFINITE],
+        stopping.CODES[Status.DIVERGED],
+    )
+    state = state._replace(status=state.status if failed else jnp.int32(stopping.RUNNING))
+    history = {k: arrays[f"history/{k}"] for k in Records._fields[1:]}
+    return state, history
