@@ -36,6 +36,7 @@ def fit(
     callback: Callable[[Any], Any] | None = None,
     progress: bool = False,
     diverge_factor: float = 1e8,
+    record_params: bool = False,
 ) -> FitResult:
     """Train ``model`` on ``train`` by gradient descent on its loss.
 
@@ -67,6 +68,8 @@ def fit(
       progress: show a progress bar of epochs.
       diverge_factor: ``diverged`` when the training loss exceeds its start by this
         factor times ``max(|loss at the start|, 1)``.
+      record_params: keep the parameters after every step in ``history.params`` (for
+        pictures of the path of a small model; memory grows with steps x parameters).
     """
     from .. import _driver
     from .setup import Setup, prepare
@@ -87,6 +90,7 @@ def fit(
         checkpoint=checkpoint,
         resume=resume,
         diverge_factor=diverge_factor,
+        record_params=record_params,
     )
     program = _driver.Program(
         init=None, chunk=setup.chunk, start=None, key=setup.key, size=setup.cost

@@ -35,6 +35,7 @@ class Shape(NamedTuple):
     full_batch: bool  # batch_size=None: one step an epoch, gtol tested
     early_stopping: bool
     capacity: int  # epochs one call can run (records buffer)
+    record_params: bool = False  # the parameters after every step (small models: paths)
 
 
 class Numbers(NamedTuple):
@@ -74,6 +75,7 @@ class Records(NamedTuple):
     val_metric: Any
     batch_loss: Any  # (capacity, batches per epoch)
     grad_norm: Any  # full batch: |g| at the epoch's start (nan otherwise)
+    params: Any = None  # record_params: (capacity, batches per epoch, *leaf shape) leaves
 
 
 def capacity(batches_per_epoch: int) -> int:
@@ -111,7 +113,8 @@ def _epoch(model: Any, shape: Shape, data: tuple, nums: Numbers, s: TrainState) 
         p, o = carry
         value, g = jax.value_and_grad(loss)(p, X[rows], y[rows])
         updates, o = opt.update(g, o, p)
-        return (optax.apply_updates(p, updates), o), value
+        p = optax.apply_updates(p, updates)
+        return (p, o), (value, p if shape.record_params else None)
 
     gn = jnp.asarray(jnp.nan, dtype)
     stop_g = jnp.bool_(False)
@@ -125,16 +128,18 @@ def _epoch(model: Any, shape: Shape, data: tuple, nums: Numbers, s: TrainState) 
         )
         o = jax.tree.map(lambda a, b: jnp.where(stop_g, a, b), s.opt_state, o)
         losses, train_loss = value[None], value
+        path = jax.tree.map(lambda l: l[None], p) if shape.record_params else None
     else:
         key = jax.random.fold_in(jax.random.key(nums.seed), s.step)
         perm = jax.random.permutation(key, shape.n_train)
         full, last = batches(shape.n_train, shape.batch_size)
         rows = perm[: full * shape.batch_size].reshape(full, shape.batch_size)
-        (p, o), losses = lax.scan(step, (s.params, s.opt_state), rows)
+        (p, o), (losses, path) = lax.scan(step, (s.params, s.opt_state), rows)
         total = jnp.sum(losses) * shape.batch_size
         if last:
-            (p, o), tail = step((p, o), perm[full * shape.batch_size :])
+            (p, o), (tail, end) = step((p, o), perm[full * shape.batch_size :])
             losses = jnp.concatenate([losses, tail[None]])
+            path = jax.tree.map(lambda a, b: jnp.concatenate([a, b[None]]), path, end)
             total = total + tail * last
         train_loss = total / shape.n_train
     if shape.n_val:
@@ -147,6 +152,7 @@ def _epoch(model: Any, shape: Shape, data: tuple, nums: Numbers, s: TrainState) 
         jnp.asarray(val_metric, dtype),
         losses.astype(dtype),
         gn,
+        path,
     )
 
 
@@ -205,6 +211,7 @@ def _judge(
 
 def _run(model: Any, shape: Shape, s: TrainState, data: tuple, nums: Numbers, n: Any) -> tuple:
     """Up to ``n`` (<= capacity) epochs from ``s`` while it runs: (state, records)."""
+    import jax
     import jax.numpy as jnp
     from jax import lax
 
@@ -213,7 +220,10 @@ def _run(model: Any, shape: Shape, s: TrainState, data: tuple, nums: Numbers, n:
     width = 1 if shape.full_batch else full + (1 if last else 0)
     k = shape.capacity
     nan = jnp.full((k,), jnp.nan, dtype)
-    rec = Records(jnp.int32(0), nan, nan, nan, jnp.full((k, width), jnp.nan, dtype), nan)
+    path = None
+    if shape.record_params:
+        path = jax.tree.map(lambda l: jnp.full((k, width, *l.shape), jnp.nan, l.dtype), s.params)
+    rec = Records(jnp.int32(0), nan, nan, nan, jnp.full((k, width), jnp.nan, dtype), nan, path)
 
     def more(c: tuple) -> Any:
         s, r = c
@@ -223,7 +233,7 @@ def _run(model: Any, shape: Shape, s: TrainState, data: tuple, nums: Numbers, n:
         s, r = c
         s, row = _epoch(model, shape, data, nums, s)
         i = r.count
-        fields = [f.at[i].set(v) for f, v in zip(r[1:], row)]
+        fields = [jax.tree.map(lambda f, v: f.at[i].set(v), f, v) for f, v in zip(r[1:], row)]
         return s, Records(i + 1, *fields)
 
     return lax.while_loop(more, body, (s, rec))

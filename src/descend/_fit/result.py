@@ -21,7 +21,9 @@ class FitHistory:
     epoch's start). ``val_loss`` and ``val_accuracy`` (classifiers) or ``val_r2``
     (regression) are computed on the validation set at the epoch's end. Losses
     include the L2 penalty. ``batch_loss`` has one entry per step, ``grad_norm`` one
-    per epoch in full-batch training. A field with nothing in it is None.
+    per epoch in full-batch training. With ``record_params=True``, ``params`` holds the
+    parameters at the start and after every step (the model's layout, with a leading
+    step axis): the path the training took. A field with nothing in it is None.
     """
 
     epoch: np.ndarray
@@ -31,6 +33,7 @@ class FitHistory:
     val_accuracy: np.ndarray | None = None
     val_r2: np.ndarray | None = None
     grad_norm: np.ndarray | None = None
+    params: Any = None
 
     def __len__(self) -> int:
         return len(self.epoch)

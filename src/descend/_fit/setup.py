@@ -16,6 +16,8 @@ from .result import FitHistory, FitResult
 
 __all__ = ["Run", "Setup", "prepare"]
 
+HISTORY = ("train_loss", "val_loss", "val_metric", "batch_loss", "grad_norm")
+
 
 class Run(NamedTuple):
     """The driver's view of a fit: ``step`` and ``status`` (device arrays), the training
@@ -123,23 +125,33 @@ class Setup:
     # -- the record so far ----------------------------------------------------------
 
     def history_arrays(self, records: tuple) -> dict[str, np.ndarray]:
-        """The per-epoch and per-step arrays, earlier (resumed) epochs first."""
+        """The per-epoch and per-step arrays, earlier (resumed) epochs first; with
+        ``record_params``, ``params/i`` (leaf i after each step) and ``start/i``."""
         import jax
 
         recs = jax.device_get(records)
-        parts: dict[str, list] = {k: [] for k in Records._fields[1:]}
+        width = _width(self.shape)
+        empty = {k: np.zeros(0) for k in HISTORY}
+        empty["batch_loss"] = np.zeros((0, width))
+        if self.shape.record_params:
+            for i, leaf in enumerate(_leaves(self.init_params)):
+                empty[f"params/{i}"] = np.zeros((0, width, *np.shape(leaf)), leaf.dtype)
+        parts: dict[str, list] = {k: [v] for k, v in empty.items()}
         if self.start is not None:
             for k in parts:
                 parts[k].append(self.start[1][k])
         for r in recs:
             c = int(r.count)
-            for k in parts:
+            for k in HISTORY:
                 parts[k].append(np.asarray(getattr(r, k))[:c])
-        width = _width(self.shape)
-        return {
-            k: np.concatenate(v) if v else np.zeros((0, width) if k == "batch_loss" else 0)
-            for k, v in parts.items()
-        }
+            for i, leaf in enumerate(jax.tree.leaves(r.params)):
+                parts[f"params/{i}"].append(np.asarray(leaf)[:c])
+        out = {k: np.concatenate(v) for k, v in parts.items()}
+        if self.shape.record_params:
+            first = self.start[1] if self.start is not None else None
+            for i, leaf in enumerate(_leaves(self.init_params)):
+                out[f"start/{i}"] = first[f"start/{i}"] if first else np.asarray(leaf)
+        return out
 
     def save(self, state: TrainState, records: tuple) -> None:
         import jax
@@ -172,7 +184,8 @@ class Setup:
         h = self.history_arrays(run.records)
         epochs = int(state.step)
         grad_stop = float(h["grad_norm"][-1]) if len(h["grad_norm"]) else float("nan")
-        h = {k: v[:epochs] for k, v in h.items()}  # a gtol stop records the epoch not run
+        # A gtol stop records the epoch it did not run.
+        h = {k: v if k.startswith("start/") else v[:epochs] for k, v in h.items()}
         params = state.params
         best_epoch = int(state.best_epoch) if self.shape.early_stopping else 0
         if self.shape.early_stopping and best_epoch > 0:
@@ -197,14 +210,25 @@ class Setup:
         )
 
     def _history(self, h: dict, epochs: int) -> FitHistory:
+        import jax
+
         has_val = self.shape.n_val > 0
         classifier = self.model.is_classifier
+        path = None
+        if self.shape.record_params:
+            leaves, treedef = jax.tree.flatten(self.init_params)
+            path = jax.tree.unflatten(
+                treedef,
+                [
+                    np.concatenate([h[f"start/{i}"][None], h[f"params/{i}"].reshape(-1, *l.shape)])
+                    for i, l in enumerate(leaves)
+                ],
+            )
         return FitHistory(
             epoch=np.arange(1, epochs + 1),
             train_loss=h["train_loss"],
-            batch_loss=h["batch_loss"][np.isfinite(h["batch_loss"])]
-            if epochs
-            else h["batch_loss"].reshape(-1),
+            batch_loss=h["batch_loss"].reshape(-1),
+            params=path,
             val_loss=h["val_loss"] if has_val else None,
             val_accuracy=h["val_metric"] if has_val and classifier else None,
             val_r2=h["val_metric"]
@@ -282,6 +306,7 @@ def prepare(
     checkpoint: Any,
     resume: Any,
     diverge_factor: Any,
+    record_params: Any = False,
 ) -> Setup:
     """Check every input (naming the argument), then build the fit's :class:`Setup`."""
     import jax
@@ -351,6 +376,7 @@ def prepare(
         full_batch=batch_size is None,
         early_stopping=early_stopping is not None,
         capacity=capacity(width),
+        record_params=bool(record_params),
     )
     f = lambda v: jnp.asarray(v, dtype)  # noqa: E731
     nums = Numbers(
@@ -414,5 +440,8 @@ def _resumed(setup: Setup, saved: tuple, where: Any) -> tuple:
         stopping.CODES[Status.DIVERGED],
     )
     state = state._replace(status=state.status if failed else jnp.int32(stopping.RUNNING))
-    history = {k: arrays[f"history/{k}"] for k in Records._fields[1:]}
+    history = {k[len("history/") :]: v for k, v in arrays.items() if k.startswith("history/")}
+    missing = [k for k in setup.history_arrays(()) if k not in history]
+    if missing:
+        raise ValueError(f"resume: {where} lacks the history {', '.join(missing)}")
     return state, history
