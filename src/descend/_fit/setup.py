@@ -11,7 +11,7 @@ from .. import stopping
 from .._checks import check_int, check_real, check_tol
 from ..stopping import Status
 from . import checkpoint as ckpt
-from .program import Numbers, Records, Shape, TrainState, batches, capacity, programs
+from .program import Numbers, Shape, TrainState, batches, capacity, programs
 from .result import FitHistory, FitResult
 
 __all__ = ["Run", "Setup", "prepare"]
