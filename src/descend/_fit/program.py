@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .. import stopping
+from .._engine.state import tree_sq
 from ..stopping import Status
 
 __all__ = ["Shape", "Numbers", "TrainState", "Records", "programs", "capacity"]
@@ -120,7 +121,7 @@ def _epoch(model: Any, shape: Shape, data: tuple, nums: Numbers, s: TrainState) 
     stop_g = jnp.bool_(False)
     if shape.full_batch:
         value, g = jax.value_and_grad(loss)(s.params, X, y)
-        gn = jnp.sqrt(optax.tree_utils.tree_l2_norm(g, squared=True)).astype(dtype)
+        gn = jnp.sqrt(tree_sq(g)).astype(dtype)
         stop_g = gn <= nums.gtol
         updates, o = opt.update(g, s.opt_state, s.params)
         p = jax.tree.map(

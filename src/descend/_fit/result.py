@@ -79,6 +79,7 @@ class FitResult:
     learning_rate: Any = None
     wall_time: float = 0.0
     compile_time: float = 0.0
+    n_features: int = 0
 
     def __repr__(self) -> str:
         h = self.history
@@ -111,8 +112,7 @@ class FitResult:
         return self.model.apply(self.params, jnp.asarray(X, dtype))
 
     def _n_features(self) -> int:
-        first = next(iter(_leaves(self.params)))
-        return int(np.shape(first)[0])
+        return self.n_features
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted values (regression) or class labels (classifiers) for the rows of X."""

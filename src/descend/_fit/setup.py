@@ -80,6 +80,7 @@ class Setup:
     learning_rate: Any
     seed: int
     batch_size: int | None
+    n_features: int
 
     @property
     def key(self) -> Any:
@@ -207,6 +208,7 @@ class Setup:
             learning_rate=self.learning_rate,
             wall_time=wall,
             compile_time=compile_time,
+            n_features=self.n_features,
         )
 
     def _history(self, h: dict, epochs: int) -> FitHistory:
@@ -380,7 +382,8 @@ def prepare(
     )
     f = lambda v: jnp.asarray(v, dtype)  # noqa: E731
     nums = Numbers(
-        optimizer=numbers,
+        # on the device once (weakly typed still): no transfer at each call
+        optimizer=jax.device_put(numbers),
         l2=f(model.l2),
         gtol=f(gtol if batch_size is None else 0.0),
         min_delta=f(min_delta),
@@ -413,6 +416,7 @@ def prepare(
         learning_rate=choice,
         seed=seed,
         batch_size=batch_size,
+        n_features=data.n_features,
     )
     if saved is not None:
         setup.start = _resumed(setup, saved, resume)
