@@ -319,46 +319,21 @@ def prepare(
     model = _model(model, params)
     data = _dataset(train, "train")
     val = None if validation is None else _dataset(validation, "validation")
+    _check_validation(data, val)
     dtype = _dtype(dtype)
     epochs = check_int(epochs, "epochs", 1)
-    if batch_size is not None:
-        batch_size = check_int(batch_size, "batch_size", 1)
-        if batch_size > len(data):
-            raise ValueError(
-                f"batch_size must be at most the number of training rows ({len(data)}), "
-                f"got {batch_size}; batch_size=None trains on all rows at once"
-            )
+    batch_size = _batch_size(batch_size, len(data))
     if early_stopping is not None:
         early_stopping = check_int(early_stopping, "early_stopping", 1)
         if val is None:
             raise ValueError("early_stopping needs validation= data to watch")
-    min_delta = check_real(min_delta, "min_delta", low=0)
-    gtol = check_tol(gtol, "gtol")
-    diverge_factor = check_real(diverge_factor, "diverge_factor", low=0, low_open=True)
-    if val is not None and val.n_features != data.n_features:
-        raise ValueError(f"validation has {val.n_features} features, train has {data.n_features}")
-    if val is not None and data.is_classification and val.classes != data.classes:
-        raise ValueError("validation must have the same classes as train")
-    header_seed = None
-    saved = None
-    if resume is not None:
-        saved = ckpt.load(resume)
-        header_seed = saved[0].get("seed")
-        if seed is not None and seed != header_seed:
-            raise ValueError(f"seed={seed} differs from the checkpoint's seed {header_seed}")
-    seed = check_int(seed if seed is not None else (header_seed or 0), "seed", 0)
+    saved = ckpt.load(resume) if resume is not None else None
+    seed = _seed(seed, saved)
     if model.kind != "custom":
         model = model.for_data(data.task, data.n_classes)
     p0 = params if params is not None else model.init(data.n_features, seed, dtype)
     p0 = jax.tree.map(lambda l: jnp.asarray(l, dtype), p0)
-
-    label_dtype = jnp.int32 if data.is_classification else dtype
-    arrays = (
-        jnp.asarray(data.X, dtype),
-        jnp.asarray(data.y, label_dtype),
-        jnp.asarray(val.X if val is not None else np.zeros((0, data.n_features)), dtype),
-        jnp.asarray(val.y if val is not None else np.zeros(0), label_dtype),
-    )
+    arrays = _device_data(data, val, dtype)
     optimizer = resolve_optimizer(optimizer if optimizer is not None else "adam")
 
     def full_loss(p: Any) -> Any:
@@ -368,7 +343,6 @@ def prepare(
     n = len(data)
     bs = n if batch_size is None else batch_size
     full, last = batches(n, bs)
-    width = 1 if batch_size is None else full + (1 if last else 0)
     shape = Shape(
         model=model.spec,
         make_optimizer=make,
@@ -377,7 +351,7 @@ def prepare(
         batch_size=bs,
         full_batch=batch_size is None,
         early_stopping=early_stopping is not None,
-        capacity=capacity(width),
+        capacity=capacity(1 if batch_size is None else full + (1 if last else 0)),
         record_params=bool(record_params),
     )
     f = lambda v: jnp.asarray(v, dtype)  # noqa: E731
@@ -385,13 +359,14 @@ def prepare(
         # on the device once (weakly typed still): no transfer at each call
         optimizer=jax.device_put(numbers),
         l2=f(model.l2),
-        gtol=f(gtol if batch_size is None else 0.0),
-        min_delta=f(min_delta),
+        gtol=f(check_tol(gtol, "gtol") if batch_size is None else 0.0),
+        min_delta=f(check_real(min_delta, "min_delta", low=0)),
         patience=jnp.int32(early_stopping or 0),
         max_epochs=jnp.int32(epochs),
-        diverge_factor=f(diverge_factor),
+        diverge_factor=f(check_real(diverge_factor, "diverge_factor", low=0, low_open=True)),
         seed=jnp.uint32(seed),
     )
+    factory = getattr(optimizer, "descend_factory", None)
     header = {
         "model": repr(model),
         "n_features": data.n_features,
@@ -399,9 +374,7 @@ def prepare(
         "batch_size": batch_size,
         "dtype": dtype.name,
         "seed": seed,
-        "optimizer": getattr(
-            getattr(optimizer, "descend_factory", None), "__name__", type(optimizer).__name__
-        ),
+        "optimizer": getattr(factory, "__name__", type(optimizer).__name__),
     }
     setup = Setup(
         model=model,
@@ -423,13 +396,55 @@ def prepare(
     return setup
 
 
+def _check_validation(data: Any, val: Any) -> None:
+    if val is None:
+        return
+    if val.n_features != data.n_features:
+        raise ValueError(f"validation has {val.n_features} features, train has {data.n_features}")
+    if data.is_classification and val.classes != data.classes:
+        raise ValueError("validation must have the same classes as train")
+
+
+def _batch_size(batch_size: Any, n: int) -> int | None:
+    if batch_size is None:
+        return None
+    batch_size = check_int(batch_size, "batch_size", 1)
+    if batch_size > n:
+        raise ValueError(
+            f"batch_size must be at most the number of training rows ({n}), "
+            f"got {batch_size}; batch_size=None trains on all rows at once"
+        )
+    return batch_size
+
+
+def _seed(seed: Any, saved: tuple | None) -> int:
+    """The seed: the checkpoint's when resuming (a different one is refused), else 0."""
+    saved_seed = None if saved is None else saved[0].get("seed")
+    if saved is not None and seed is not None and seed != saved_seed:
+        raise ValueError(f"seed={seed} differs from the checkpoint's seed {saved_seed}")
+    return check_int(seed if seed is not None else (saved_seed or 0), "seed", 0)
+
+
+def _device_data(data: Any, val: Any, dtype: Any) -> tuple:
+    """(X, y, X_val, y_val) on the device; an empty validation set when there is none."""
+    import jax.numpy as jnp
+
+    labels = jnp.int32 if data.is_classification else dtype
+    return (
+        jnp.asarray(data.X, dtype),
+        jnp.asarray(data.y, labels),
+        jnp.asarray(val.X if val is not None else np.zeros((0, data.n_features)), dtype),
+        jnp.asarray(val.y if val is not None else np.zeros(0), labels),
+    )
+
+
 def _resumed(setup: Setup, saved: tuple, where: Any) -> tuple:
     """(TrainState, history) from a checkpoint, refused if it belongs to another fit."""
     import jax.numpy as jnp
 
     header, arrays = saved
     where = ckpt.path_of(where)
-    for key in ("model", "n_features", "n_train", "batch_size", "dtype"):
+    for key in ("model", "n_features", "n_train", "batch_size", "dtype", "optimizer"):
         if header.get(key) != setup.header[key]:
             raise ValueError(
                 f"resume: {where} was written for {key} = {header.get(key)!r}; "

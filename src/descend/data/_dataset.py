@@ -167,7 +167,8 @@ def classes_of(y: np.ndarray, name: str, task: str | None) -> tuple[str, np.ndar
         if task == CLASSIFICATION and not integral:
             bad = int(np.flatnonzero(~np.isfinite(y) | (y != np.round(y)))[0])
             raise ValueError(
-                f"{name}: labels must be classes (integers or strings), got {y[bad].item()!r} at row {bad}"
+                f"{name}: labels must be classes (integers or strings), "
+                f"got {y[bad].item()!r} at row {bad}"
             )
         if task is None and not (integral and len(np.unique(y)) <= MAX_INFERRED_CLASSES):
             return REGRESSION, y.astype(np.float64), None
