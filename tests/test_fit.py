@@ -284,6 +284,26 @@ def test_a_too_large_learning_rate_ends_nonfinite_with_the_last_finite_parameter
     assert diverged.status is ds.Status.DIVERGED and "smaller learning rate" in diverged.message
 
 
+def test_labels_come_back_as_labels_and_ctrl_c_in_a_callback_interrupts(tmp_path):
+    path = tmp_path / "pets.csv"
+    rows = ["w,h,kind"] + [f"{i % 7},{i % 5},{'cat' if i % 7 < 3 else 'dog'}" for i in range(60)]
+    path.write_text("\n".join(rows) + "\n")
+    data = ds.data.load(path)
+
+    def interrupt(r):
+        raise KeyboardInterrupt
+
+    fit = ds.fit(
+        ds.models.logistic(), data, ds.adam(0.1), batch_size=10, epochs=50, callback=interrupt
+    )
+    assert fit.status is ds.Status.INTERRUPTED and "interrupted" in fit.message
+    fit = ds.fit(ds.models.logistic(), data, ds.adam(0.1), batch_size=10, epochs=200)
+    assert set(fit.predict(data.X)) <= {"cat", "dog"}
+    labels = np.where(data.X[:, 0] < 3, "cat", "dog")
+    assert fit.evaluate((data.X, labels))["accuracy"] == pytest.approx(fit.score(data))
+    assert fit.score(data) > 0.95
+
+
 def test_callback_stops_and_custom_losses_train():
     X = np.random.default_rng(4).normal(size=(80, 2))
     y = X @ np.array([2.0, -1.0]) + 0.5

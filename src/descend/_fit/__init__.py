@@ -63,8 +63,9 @@ def fit(
       checkpoint: a directory; the state is saved there after every epoch (atomically).
       resume: a directory to continue a checkpointed fit from, exactly; it is also
         where the fit goes on saving unless ``checkpoint`` says otherwise.
-      callback: called after each chunk of epochs with a :class:`FitResult` so far;
-        ``StopIteration`` stops the fit (status ``stopped``).
+      callback: called after every epoch with a :class:`FitResult` so far;
+        ``StopIteration`` stops the fit (status ``stopped``), ``KeyboardInterrupt``
+        interrupts it.
       progress: show a progress bar of epochs.
       diverge_factor: ``diverged`` when the training loss exceeds its start by this
         factor times ``max(|loss at the start|, 1)``.
@@ -102,7 +103,8 @@ def fit(
         max_steps=max(epochs, first),
         callback=callback,
         progress=progress,
-        chunk_size=1 if (setup.checkpoint is not None) else None,
+        # A checkpoint or a callback after every epoch; else chunks of about 0.5 s.
+        chunk_size=1 if (setup.checkpoint is not None or callback is not None) else None,
         snapshot=setup.snapshot,
         describe=setup.describe,
         first_step=first,
