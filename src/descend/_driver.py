@@ -182,9 +182,11 @@ def drive(
     describe: Callable[[Any], str] | None = None,
     first_step: int = 0,
     unit: str = "step",
+    first_chunk: int = 64,
 ) -> tuple[Any, float, float]:
     """Run ``program`` chunk by chunk from ``state`` (or a :class:`Fresh` start) at step
-    ``first_step`` (a resumed run) to ``max_steps``.
+    ``first_step`` (a resumed run) to ``max_steps``. With a bar or callback the first
+    chunk has ``first_chunk`` steps and the next ones grow.
 
     Between chunks: the progress bar (``describe(state)`` says what it shows),
     ``callback(snapshot(state))`` (StopIteration -> ``stopped``, KeyboardInterrupt ->
@@ -195,7 +197,9 @@ def drive(
     interactive = callback is not None or progress
     # First chunk: short with a bar or callback; otherwise about 10^8 parameter-steps
     # (~0.1 s; small runs and batches finish in one dispatch).
-    size = chunk_size or (64 if interactive else max(1, min(100_000, 10**8 // program.size)))
+    size = chunk_size or (
+        first_chunk if interactive else max(1, min(100_000, 10**8 // program.size))
+    )
     t0 = time.perf_counter()
     state = _compile(program, state, size < max_steps, sigint)
     compile_time = time.perf_counter() - t0

@@ -7,6 +7,7 @@ Inputs checked once -> the training program (compiled, cached on shapes) -> the 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -72,6 +73,8 @@ def fit(
       record_params: keep the parameters after every step in ``history.params`` (for
         pictures of the path of a small model; memory grows with steps x parameters).
     """
+    import jax
+
     from .. import _driver
     from .setup import Setup, prepare
 
@@ -109,5 +112,8 @@ def fit(
         describe=setup.describe,
         first_step=first,
         unit="epoch",
+        first_chunk=1,  # the bar moves after the first epoch, then in growing chunks
     )
-    return setup.result(run, wall, compile_time)
+    t = time.perf_counter()
+    jax.block_until_ready(run.train)  # the last chunk's epochs count as training time
+    return setup.result(run, wall + time.perf_counter() - t, compile_time)
