@@ -88,8 +88,9 @@ def load(
       source: ``"digits"`` (see ``DATASETS``), a path to a CSV file with a header row,
         or a tuple ``(X, y)``.
       target: the CSV column to predict (default: the last one).
-      task: ``"classification"`` or ``"regression"``; by default strings and up to 20
-        distinct integers are classes, other numbers a regression target.
+      task: ``"classification"`` or ``"regression"``; by default strings, and up to 20
+        distinct integers with two rows or more each on average, are classes; other
+        numbers are a regression target.
       options: for the generated sets, e.g. ``n_samples=500, noise=0.3, seed=1``.
     """
     if isinstance(source, tuple):

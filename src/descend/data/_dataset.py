@@ -152,7 +152,8 @@ def classes_of(y: np.ndarray, name: str, task: str | None) -> tuple[str, np.ndar
     """``(task, y as fitted, classes)``: class indices and labels, or float targets.
 
     Strings or booleans are classes; numbers are classes when ``task`` says so or
-    when they are at most ``MAX_INFERRED_CLASSES`` distinct integers.
+    when they are at most ``MAX_INFERRED_CLASSES`` distinct integers, each in two rows
+    or more on average.
     """
     y = np.asarray(y)
     if task not in (None, CLASSIFICATION, REGRESSION):
@@ -170,15 +171,22 @@ def classes_of(y: np.ndarray, name: str, task: str | None) -> tuple[str, np.ndar
                 f"{name}: labels must be classes (integers or strings), "
                 f"got {y[bad].item()!r} at row {bad}"
             )
-        if task is None and not (integral and len(np.unique(y)) <= MAX_INFERRED_CLASSES):
+        if task is None and not (integral and _few(y)):
             return REGRESSION, y.astype(np.float64), None
-    elif numeric and task is None and len(np.unique(y)) > MAX_INFERRED_CLASSES:
+    elif numeric and task is None and not _few(y):
         return REGRESSION, y.astype(np.float64), None
     labels, codes = np.unique(y, return_inverse=True)
     if len(labels) < 2:
         raise ValueError(f"{name}: classification needs at least 2 classes, got {len(labels)}")
     labels = tuple(x.item() if isinstance(x, np.generic) else x for x in labels)
     return CLASSIFICATION, codes.astype(np.int32).reshape(-1), labels
+
+
+def _few(y: np.ndarray) -> bool:
+    """Few enough distinct values to be classes: at most MAX_INFERRED_CLASSES, and at
+    least two rows a value on average (12 prices in 12 rows are not 12 classes)."""
+    k = len(np.unique(y))
+    return k <= MAX_INFERRED_CLASSES and 2 * k <= len(y)
 
 
 def check_arrays(X: Any, y: Any, feature_names: tuple[str, ...] = ()) -> tuple[np.ndarray, Any]:
