@@ -48,9 +48,11 @@ idea in a few sentences and then lets you *see* it:
 4. convergence: when to stop, and how to read why a run stopped (or diverged);
 5. local versus global minima, basins of attraction, convexity and saddle points;
 6. variants: momentum, Nesterov, RMSprop, Adam on the Rosenbrock valley;
-7. your own formula.
+7. your own formula;
+8. learning from data: backpropagation, full-batch, stochastic and mini-batch
+   gradient descent, learning curves and early stopping.
 
-Everything runs on a laptop CPU in well under a minute.
+Everything runs on a laptop CPU in about a minute.
 """),
     code(r"""
 %matplotlib inline
@@ -442,6 +444,246 @@ try:
 except ValueError as err:
     print("refused:", err)
 """),
+    # ------------------------------------------------------------------ 8. learning from data
+    md(r"""
+## 8. Learning from data
+
+So far each loss was a formula. In machine learning the loss is an **average over
+data**: a model with weights $\mathbf{w}$ makes a prediction for every example
+$(\mathbf{x}_i, y_i)$, a loss $\ell$ scores each prediction, and training minimizes
+
+$$L(\mathbf{w}) = \frac{1}{n}\sum_{i=1}^{n} \ell\big(\text{model}(\mathbf{x}_i; \mathbf{w}), y_i\big)
+\;\left(+\ \tfrac{\lambda}{2}\lVert \mathbf{w}\rVert^2 \text{, an optional L2 penalty}\right).$$
+
+Gradient descent works exactly as before. Three new questions come with data:
+
+1. how to get the gradient of a network with many layers: **backpropagation**;
+2. how many examples to use for each step: **full batch, stochastic or mini-batch**;
+3. when to stop: **learning curves and early stopping**.
+
+`ds.fit(model, data, optimizer, ...)` trains a model from `ds.models` on a data set from
+`ds.data` and returns a `FitResult`, much as `ds.minimize` returns a `Result`.
+"""),
+    md(r"""
+### Backpropagation by hand
+
+A multilayer perceptron (MLP) is a chain of layers. Starting from the inputs
+$\mathbf{a}_0 = X$ (one row per example), layer $l$ computes a **pre-activation** and an
+**activation**
+
+$$\mathbf{z}_l = \mathbf{a}_{l-1} W_l + \mathbf{b}_l, \qquad \mathbf{a}_l = \sigma(\mathbf{z}_l),$$
+
+where $\sigma$ is a simple function applied to every entry (here $\tanh$). The last layer
+has no $\sigma$: its $\mathbf{z}$ are the outputs (for classes, the scores that the
+softmax turns into probabilities). This is the **forward pass**.
+
+The chain rule gives the gradient by walking the chain backwards. Call
+$\boldsymbol\delta_l = \partial L / \partial \mathbf{z}_l$ the error signal of layer $l$.
+At the output, for the softmax with the cross-entropy loss, it is simply
+$(\text{probabilities} - \text{one-hot labels}) / n$. Then, layer by layer, from the last
+to the first:
+
+$$\frac{\partial L}{\partial W_l} = \mathbf{a}_{l-1}^{\top} \boldsymbol\delta_l, \qquad
+\frac{\partial L}{\partial \mathbf{b}_l} = \sum_{\text{rows}} \boldsymbol\delta_l, \qquad
+\boldsymbol\delta_{l-1} = \big(\boldsymbol\delta_l W_l^{\top}\big) \odot \sigma'(\mathbf{z}_{l-1}),$$
+
+with $\tanh' = 1 - \tanh^2$, and the L2 penalty adds $\lambda W_l$ to each weight
+gradient. This is the **backward pass**. `ds.models.backprop` carries out both passes in
+plain array arithmetic and keeps every intermediate quantity, so you can look at them.
+Here is a tiny network (2 inputs, 3 hidden units, 2 classes) on 8 examples:
+"""),
+    code(r"""
+tiny = ds.data.load("moons", n_samples=8)
+net = ds.models.mlp([3], classes=2, activation="tanh", l2=0.01)
+params = net.init(2, seed=0, dtype=np.float64)
+
+bp = ds.models.backprop(net, params, tiny.X, tiny.y)
+print(bp)
+hidden, output = bp.layers
+print("delta at the output = (probabilities - one-hot labels) / 8:")
+print(np.asarray(output.delta))
+print("dL/dW of the hidden layer = a_0^T delta_1 + l2 * W_1:")
+print(np.asarray(hidden.grad_w))
+
+auto = ds.grad(net.loss)(params, tiny.X, tiny.y)  # automatic differentiation, as in section 1
+print(f"{'parameter':12} {'shape':>6}  largest |by hand - autodiff|")
+for layer in ("hidden1", "output"):
+    for p in ("w", "b"):
+        diff = np.max(np.abs(np.asarray(bp.grads[layer][p]) - np.asarray(auto[layer][p])))
+        shape = "x".join(map(str, np.shape(params[layer][p])))
+        print(f"{layer + '.' + p:12} {shape:>6}  {diff:.1e}")
+""", "backprop"),
+    md(r"""
+The hand-made gradient and JAX's automatic differentiation agree to the last digits
+(differences of $10^{-16}$ or less are rounding). That is no coincidence: reverse-mode
+automatic differentiation *is* backpropagation, done mechanically for any formula. Its
+cost is the point: one backward pass costs about as much as one forward pass, however
+many weights there are, which is what makes training networks with millions of weights
+possible.
+"""),
+    md(r"""
+### Full batch, stochastic and mini-batch gradient descent
+
+The gradient of an average is the average of the examples' gradients. How many examples
+to average for each step is a choice, the **batch size**:
+
+* **full batch** (`batch_size=None`): all $n$ examples, the exact gradient. Each step is
+  reliable but costs $n$ example-gradients.
+* **stochastic gradient descent**, SGD (`batch_size=1`): one example at a time, in a
+  shuffled order. Each step is $n$ times cheaper, but its gradient is only a noisy
+  estimate of the true one.
+* **mini-batch** (`batch_size=10`, or 32, ...): the compromise in between.
+
+An **epoch** is one pass over the data: one step for full batch, $n$ steps for SGD,
+$n/b$ steps for batches of $b$.
+
+The `line` data set is made for looking at this: 100 points around the line
+$y = 3x + 2$. A linear model $\hat y = w x + b$ has two weights, the intercept $b$ and
+the slope $w$, so the mean squared error is a bowl we can draw over the $(b, w)$ plane,
+and numpy's least squares gives its exact bottom. With `record_params=True` a fit keeps
+its weights after every step: `fit.history.params` is its path (the start first). All
+three runs use the same learning rate, 0.1, and start at $(0, 0)$.
+"""),
+    code(r"""
+line = ds.data.load("line")
+x, y = line.X[:, 0], line.y
+b_best, w_best = np.linalg.lstsq(np.c_[np.ones_like(x), x], y, rcond=None)[0]
+print(f"least squares: intercept b = {b_best:.4f}, slope w = {w_best:.4f}")
+
+
+def mse(b, w):
+    # The mean squared error over all 100 points, for arrays of intercepts and slopes.
+    b, w = np.asarray(b)[..., None], np.asarray(w)[..., None]
+    return np.mean((w * x + b - y) ** 2, axis=-1)
+
+
+runs = {
+    "full batch, 30 epochs": dict(batch_size=None, epochs=30),
+    "SGD (batch 1), 1 epoch": dict(batch_size=1, epochs=1),
+    "mini-batch 10, 3 epochs": dict(batch_size=10, epochs=3),
+}
+fits = {
+    name: ds.fit(ds.models.linear(), line, ds.gd(0.1), record_params=True, dtype="float64", **kw)
+    for name, kw in runs.items()
+}
+
+print(f"\n{'':24} {'steps':>5} {'examples used':>13} {'intercept':>9} {'slope':>6}"
+      f" {'loss':>7} {'distance to best':>16}")
+for name, f in fits.items():
+    used = f.steps * (runs[name]["batch_size"] or len(line))
+    b, w = float(f.params["b"]), float(f.params["w"][0])
+    dist = np.hypot(b - b_best, w - w_best)
+    print(f"{name:24} {f.steps:5d} {used:13d} {b:9.4f} {w:6.3f} {mse(b, w):7.4f} {dist:16.4f}")
+print(f"{'least squares':24} {'':5} {'':13} {b_best:9.4f} {w_best:6.3f} {mse(b_best, w_best):7.4f}")
+""", "batches"),
+    code(r"""
+fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5), layout="constrained")
+B, W = np.meshgrid(np.linspace(-0.5, 3.5, 161), np.linspace(-0.5, 4.5, 161))
+levels = np.geomspace(0.9, 25, 25)  # spaced evenly on a log scale: more near the bottom
+contours = left.contourf(B, W, mse(B, W), levels=levels, cmap="viridis", norm="log")
+fig.colorbar(contours, ax=left, label="mean squared error", ticks=[1, 2, 5, 10, 20], format="%g")
+colors = {"full batch, 30 epochs": "tab:red", "SGD (batch 1), 1 epoch": "tab:orange",
+          "mini-batch 10, 3 epochs": "tab:cyan"}
+for name, f in fits.items():
+    path_b, path_w = f.history.params["b"], f.history.params["w"][:, 0]
+    left.plot(path_b, path_w, ".-", color=colors[name], lw=1, ms=3, label=name)
+    # the loss along the path, against the number of examples used so far
+    used = np.arange(1, f.steps + 1) * (runs[name]["batch_size"] or len(line))
+    right.plot(used, mse(path_b[1:], path_w[1:]), color=colors[name], label=name)
+left.plot(0, 0, "wo", mec="k", ms=8, label="start")
+left.plot(b_best, w_best, "w*", mec="k", ms=15, label="least squares")
+left.set(xlabel="intercept b", ylabel="slope w", title="Paths over the loss of y = w x + b")
+left.legend(loc="lower right", fontsize=8)
+right.axhline(mse(b_best, w_best), color="k", ls=":", label="least squares")
+right.set(xscale="log", yscale="log", xlabel="examples used (gradient work)",
+          ylabel="mean squared error (all 100 points)", title="Loss against work")
+right.legend(fontsize=8)
+show(fig)
+"""),
+    md(r"""
+What the pictures say, as the seed notes put it:
+
+* **Full batch** follows the steepest way down, a smooth path straight to the bottom of
+  the bowl. But every step reads all 100 examples: after 100 examples it has taken a
+  single step.
+* **SGD** zigzags: one example's gradient points only roughly downhill. Yet its steps
+  are so cheap that after one pass over the data (the same work as *one* full-batch
+  step) it is already close to the bottom. It never settles there, though: with a
+  constant learning rate it keeps jittering around the minimum, in a cloud whose size
+  grows with the learning rate. (Shrinking the learning rate over time, or growing the
+  batch, calms it down.)
+* **Mini-batch** is the compromise: averaging 10 examples cuts the noise (the spread of
+  the gradient estimate shrinks like $1/\sqrt{b}$), the steps stay cheap, and computers
+  process 10 examples at once about as fast as one. Mini-batches of 32 to a few hundred
+  examples are how networks are trained in practice.
+
+On a data set with millions of examples, reading all of them for every step is out of
+the question; stochastic and mini-batch gradient descent are what make learning from
+big data possible.
+"""),
+    md(r"""
+### Learning curves and early stopping
+
+A model is trained to do well on examples it has **not** seen. So before training we
+split the data in three:
+
+* the **training** set, the examples gradient descent learns from;
+* the **validation** set, scored after every epoch to watch how training goes and to
+  decide when to stop;
+* the **test** set, used once at the very end, for an honest estimate of how well the
+  model does on new data (it has influenced no decision).
+
+Plotting the losses per epoch gives the **learning curves**. The training loss keeps
+going down: a flexible model can fit its training examples ever more closely, down to
+their noise and quirks. The validation loss goes down at first, then levels off, and
+if training goes on long enough it starts creeping up: the model is **overfitting**,
+learning the training set by heart rather than what carries over to new examples.
+**Early stopping** watches the validation loss and stops once it has not improved for a
+number of epochs (the *patience*, `early_stopping=5`), then returns the weights of the
+best epoch.
+
+`digits` has 1,797 images of handwritten digits, 8 x 8 pixels each (64 features), in 10
+classes. `data.split` draws the three parts (keeping each digit's share in every part)
+and standardizes the pixels with the training set's mean and spread. The model is an MLP
+with one hidden layer of 64 units, trained with Adam on mini-batches of 32.
+"""),
+    code(r"""
+data = ds.data.load("digits")
+train, val, test = data.split(val=0.15, test=0.15, seed=0)
+print(train, val, test, sep="\n")
+
+fit = ds.fit(ds.models.mlp([64]), train, ds.adam(1e-3), batch_size=32, epochs=100,
+             validation=val, early_stopping=5, seed=0)
+print()
+print(fit.message)
+print(f"ran {fit.epochs} of at most 100 epochs ({fit.steps} steps); best epoch: {fit.best_epoch}")
+h = fit.history
+best = fit.best_epoch - 1
+print(f"at the best epoch: training loss {h.train_loss[best]:.4f}, validation loss"
+      f" {h.val_loss[best]:.4f}, validation accuracy {h.val_accuracy[best]:.4f}")
+print(f"test accuracy: {fit.score(test):.4f}")
+""", "early-stopping"),
+    code(r"""
+fig, ax = plt.subplots(figsize=(7, 4.5))
+ax.plot(h.epoch, h.train_loss, label="training loss")
+ax.plot(h.epoch, h.val_loss, label="validation loss")
+ax.axvline(fit.best_epoch, color="gray", ls="--", label=f"best epoch ({fit.best_epoch})")
+ax.set(yscale="log", xlabel="epoch", ylabel="cross-entropy loss",
+       title="Learning curves of mlp([64]) on digits")
+ax.legend()
+show(fig)
+"""),
+    md(r"""
+The training loss falls steadily, by a factor of several hundred: the network can learn
+its training images almost by heart. The validation loss falls fast for the first few
+epochs, then flattens out; once five epochs in a row have brought no improvement,
+training stops and the weights of the best epoch (the dashed line) come back. Training
+longer would have made the training loss smaller still without helping on new images.
+
+The test accuracy is the number to report: the test images played no part in training
+or in choosing when to stop. (The validation score is a little optimistic, since the
+best epoch was *chosen* on it.)
+"""),
     md(r"""
 ## Summary
 
@@ -455,9 +697,13 @@ except ValueError as err:
   function that is the global one. Flat points can be saddles.
 * **Variants** (momentum, Nesterov, RMSprop, Adam) change the step to cope with narrow,
   curved valleys.
+* **Learning from data** minimizes an average loss over examples. **Backpropagation**
+  gets its gradient layer by layer by the chain rule; **mini-batches** trade a little
+  noise for much cheaper steps; **early stopping** ends training when the validation
+  loss stops improving, and the test set gives the honest final score.
 
-Try it: change the starting points, the learning rates, or the formula in section 7,
-and rerun the cells.
+Try it: change the starting points, the learning rates, the formula in section 7, or the
+batch sizes and the network in section 8, and rerun the cells.
 """),
 ]
 

@@ -25,7 +25,7 @@ def message(status: Status, state: Any, history: Any, setup: Any, grad_stop: flo
             f"{int(state.best_epoch)} restored (validation loss {float(state.best_val):.4g})"
         )
     if status is Status.MAX_EPOCHS:
-        text = f"ran all {_epochs(e)}; final train loss {last:.4g}"
+        text = f"ran all {_epochs(e)}; last epoch's train loss {last:.4g}"
         if history.val_loss is not None and len(history):
             text += f", validation loss {history.val_loss[-1]:.4g}"
         if setup.shape.early_stopping and int(state.best_epoch):

@@ -89,7 +89,7 @@ class FitResult:
             f"  message: {self.message}",
             f"  model: {self.model!r}",
             f"  epochs: {self.epochs} ({self.steps} steps), best epoch: {self.best_epoch or 'n/a'}",
-            f"  final train loss: {_fmt(h.train_loss[-1] if len(h) else None)}",
+            f"  last epoch's train loss: {_fmt(h.train_loss[-1] if len(h) else None)}",
         ]
         if h.val_loss is not None and len(h):
             lines.append(f"  final validation loss: {_fmt(h.val_loss[-1])}")

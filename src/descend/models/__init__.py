@@ -20,8 +20,20 @@ from typing import Any
 import numpy as np
 
 from .._checks import check_int, check_real
+from ._backprop import Backprop, Layer, backprop
 
-__all__ = ["Model", "linear", "logistic", "softmax", "mlp", "custom", "ACTIVATIONS"]
+__all__ = [
+    "Model",
+    "linear",
+    "logistic",
+    "softmax",
+    "mlp",
+    "custom",
+    "ACTIVATIONS",
+    "backprop",
+    "Backprop",
+    "Layer",
+]
 
 REGRESSION, BINARY, MULTICLASS = "regression", "binary", "multiclass"
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu")
@@ -97,8 +109,8 @@ class Model:
 
     def init(self, n_features: int, seed: int = 0, dtype: Any = np.float32) -> dict:
         """Initial parameters: zeros for the linear models (their losses are convex),
-        He (relu, gelu) or Glorot (tanh, sigmoid) uniform weights for an MLP."""
-        import jax
+        He (relu, gelu) or Glorot (tanh, sigmoid) uniform weights for an MLP, drawn by
+        ``numpy.random.default_rng(seed)``."""
         import jax.numpy as jnp
 
         outputs = self.classes if self.task == MULTICLASS else None
@@ -107,8 +119,9 @@ class Model:
             return {"w": jnp.zeros(shape, dtype), "b": jnp.zeros(shape[1:], dtype)}
         if self.kind != "mlp":
             raise ValueError("a custom model has no initial parameters: pass params= to ds.fit")
+        # numpy's generator, not jax.random: no compilation before the first epoch
+        rng = np.random.default_rng(seed)
         sizes = [n_features, *self.hidden, outputs or 1]
-        keys = jax.random.split(jax.random.key(seed), len(sizes) - 1)
         params = {}
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             fan = n_in if self.activation in ("relu", "gelu") else (n_in + n_out) / 2
@@ -116,8 +129,8 @@ class Model:
                 np.sqrt(3.0 * (2.0 if self.activation in ("relu", "gelu") else 1.0) / fan)
             )
             name = "output" if i == len(sizes) - 2 else f"hidden{i + 1}"
-            w = jax.random.uniform(keys[i], (n_in, n_out), dtype, -limit, limit)
-            params[name] = {"w": w, "b": jnp.zeros((n_out,), dtype)}
+            w = rng.uniform(-limit, limit, (n_in, n_out)).astype(dtype)
+            params[name] = {"w": jnp.asarray(w), "b": jnp.zeros((n_out,), dtype)}
         return params
 
     # -- the math (pure functions of arrays; traced inside the training program) -----
@@ -127,6 +140,11 @@ class Model:
         import jax
         import jax.numpy as jnp
 
+        if self.task is None and self.kind == "mlp":
+            raise ValueError(
+                "this mlp learns its task from the data in ds.fit; give classes=K (or use "
+                "model.for_data(task, classes)) to call it directly"
+            )
         if self.kind in ("linear", "logistic", "softmax"):
             return X @ params["w"] + params["b"]
         act = {
