@@ -3,8 +3,11 @@
 The seed notes minimize a quadratic loss in three variables by gradient descent. The
 demo follows them: the loss, its partial derivatives and gradient at the start, the
 update rule with the first step done by hand, the first and last steps of the run, why
-it stopped, what the learning rate does, and four pictures. It is kept small (one run,
-one small batch, four figures) so it finishes in a few seconds.
+it stopped, what the learning rate does, and four pictures. Then the same descent
+learns from data: a straight line fitted to 100 points by full-batch, mini-batch and
+stochastic gradient descent from one start, drawn as paths over the loss in the plane
+of (intercept, slope). It is kept small (one run, one small batch, three tiny fits, five
+figures) so it finishes in a few seconds.
 """
 
 from __future__ import annotations
@@ -18,6 +21,12 @@ GTOL = 1e-8
 CONTRAST = (0.01, 0.1, 0.3, 0.4)
 CONTRAST_STEPS = 100
 NAMES = ("w1", "w2", "w3")
+# Learning from data: y = w x + b on the "line" set, from one start, 100 steps each.
+DATA_START = (-3.0, -2.0)  # (b, w)
+DATA_LR = 0.05
+DATA_STEPS = 100
+DATA_BATCHES = (("full batch", None), ("mini-batch of 10", 10), ("SGD (batch 1)", 1))
+PATHS_PNG = "demo_sgd_paths.png"
 
 WHY = {
     "gtol": "the gradient norm fell below gtol: the ground is flat here, and on this "
@@ -99,7 +108,62 @@ def run_demo(con: Any, folder: Path) -> int:
     p(f"7. Pictures, in {folder}/:")
     for name, what in _pictures(folder, res, w0):
         p(f"     {name:<20} {what}")
+    p("")
+    _learning_from_data(p, folder)
     return 0
+
+
+def _learning_from_data(p: Any, folder: Path) -> None:
+    """Section 8: full-batch, mini-batch and stochastic gradient descent fit a line, from
+    the same start and for the same number of steps, and the picture of their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    import descend as ds
+    from descend import plot
+
+    data = ds.data.load("line")
+    n = len(data.y)
+    b0, w0 = DATA_START
+    p("8. Learning from data: the same descent fits a line y = w x + b to the 100 points")
+    p(
+        f"   of 'line' (y = {ds.data.LINE_SLOPE:g} x + {ds.data.LINE_INTERCEPT:g} + noise), "
+        "minimizing the mean squared error over (b, w):"
+    )
+    p("     L(b, w) = (1/n) sum_i (w x_i + b - y_i)^2")
+    p(f"   From (b, w) = ({b0:g}, {w0:g}), learning rate {DATA_LR}, {DATA_STEPS} steps each;")
+    p("   a step's gradient comes from all rows (full batch), 10 (mini-batch) or one (SGD):")
+    x, y = data.X[:, 0], data.y
+    fits = {}
+    for label, batch in DATA_BATCHES:
+        per_epoch = 1 if batch is None else -(-n // batch)
+        fit = ds.fit(
+            ds.models.linear(),
+            data,
+            ds.gd(DATA_LR),
+            params={"w": np.array([w0]), "b": np.array(b0)},
+            batch_size=batch,
+            epochs=DATA_STEPS // per_epoch,
+            gtol=0,
+            dtype="float64",
+            record_params=True,
+        )
+        fits[label] = fit
+        b, w = float(fit.params["b"]), float(fit.params["w"][0])
+        how = f"{_count(fit.epochs, 'epoch')} x {_count(per_epoch, 'step')}"
+        p(f"     {label:<17} {how:<22} -> {_line_text(b, w, x, y)}")
+    b_ls, w_ls = np.linalg.lstsq(np.column_stack([np.ones(n), x]), y, rcond=None)[0]
+    p(f"     {'least squares':<17} {'(numpy.linalg.lstsq)':<22} -> {_line_text(b_ls, w_ls, x, y)}")
+    p("   Full batch follows the exact gradient: a smooth path. A mini-batch or a single row")
+    p("   only estimates it, so SGD's path zigzags and keeps jittering at the end; all three")
+    p("   end at (SGD: around) the least-squares line.")
+    fig = plot.regression_paths(data, fits)
+    plot.save(fig, str(folder / PATHS_PNG))
+    plt.close(fig)
+    p(f"     {PATHS_PNG:<20} the three paths over the contours of L(b, w)")
 
 
 def _pictures(folder: Path, res: Any, w0: Any) -> list[tuple[str, str]]:
@@ -136,3 +200,14 @@ def _pictures(folder: Path, res: Any, w0: Any) -> list[tuple[str, str]]:
         plt.close(fig)
         written.append((name, what))
     return written
+
+
+def _line_text(b: float, w: float, x: Any, y: Any) -> str:
+    """``b = 1.945, w = 3.055, L = 0.9106``: a line and its mean squared error."""
+    import numpy as np
+
+    return f"b = {b:.3f}, w = {w:.3f}, L = {float(np.mean((w * x + b - y) ** 2)):.4f}"
+
+
+def _count(k: int, word: str) -> str:
+    return f"{k} {word}{'s' if k != 1 else ''}"

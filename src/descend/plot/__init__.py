@@ -1,9 +1,11 @@
 """Pictures of gradient descent: contours with paths, loss curves, surfaces, basins,
-learning-rate comparisons and GIFs.
+learning-rate comparisons and GIFs; and of learning from data (:func:`descend.fit`):
+learning curves, the paths of full-batch, mini-batch and stochastic gradient descent
+over a regression's loss, and decision boundaries.
 
-Every function returns a matplotlib Figure (``animate`` returns the GIF's path) and
-takes ``ax=`` (or ``axes=``) to draw into your own figure. Functions may be given as a
-callable, a built-in name (``"himmelblau"``) or a formula (``"x**2 + 3*y**2"``).
+Every function returns a matplotlib Figure (``animate`` and ``animate_boundary`` return
+the GIF's path) and takes ``ax=`` (or ``axes=``) to draw into your own figure. Functions
+may be given as a callable, a built-in name (``"himmelblau"``) or a formula (``"x**2 + 3*y**2"``).
 
 This subpackage is the only part of descend that imports matplotlib; ``import descend``
 never does. Without a display and without a backend chosen by you (``MPLBACKEND``,
@@ -48,15 +50,25 @@ from ._basins import basins  # noqa: E402
 from ._common import PATH_COLORS, save  # noqa: E402
 from ._curves import loss_curves, sweep, trajectories  # noqa: E402
 from ._field import contour, learning_rates, slice_path  # noqa: E402
+from ._fit import (  # noqa: E402
+    animate_boundary,
+    decision_boundary,
+    learning_curves,
+    regression_paths,
+)
 from ._surface import surface  # noqa: E402
 
 __all__ = [
     "PATH_COLORS",
     "animate",
+    "animate_boundary",
     "basins",
     "contour",
+    "decision_boundary",
+    "learning_curves",
     "learning_rates",
     "loss_curves",
+    "regression_paths",
     "save",
     "slice_path",
     "surface",
