@@ -312,7 +312,7 @@ def regression_paths(
     cbar.ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
 
     count = len(runs)
-    for i, (label, color, path, fit) in enumerate(runs):
+    for i, (label, color, path, _fit) in enumerate(runs):
         p = C.visible_path(path, domain, (0, 1))
         if not len(p):
             continue
