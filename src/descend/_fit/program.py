@@ -37,6 +37,7 @@ class Shape(NamedTuple):
     early_stopping: bool
     capacity: int  # epochs one call can run (records buffer)
     record_params: bool = False  # the parameters after every step (small models: paths)
+    penalized: bool = True  # l2 > 0 (its value is data; without it no penalty is traced)
 
 
 class Numbers(NamedTuple):
@@ -63,7 +64,7 @@ class TrainState(NamedTuple):
     best_val: Any  # best validation loss (inf: none yet)
     best_epoch: Any  # 0: none yet
     wait: Any  # epochs since the best one
-    loss0: Any  # the training loss at the start (for the divergence test)
+    loss0: Any  # the first batch's loss at the start (for the divergence test; nan: not yet)
     last_good: Any  # epochs done when params were last finite
 
 
@@ -107,7 +108,7 @@ def _epoch(model: Any, shape: Shape, data: tuple, nums: Numbers, s: TrainState) 
 
     X, y, Xv, yv = data
     opt = shape.make_optimizer(nums.optimizer)
-    loss = functools.partial(model.loss, l2=nums.l2)
+    loss = functools.partial(model.loss, l2=nums.l2 if shape.penalized else 0.0)
     dtype = jax.tree.leaves(s.params)[0].dtype
 
     def step(carry: tuple, rows: Any) -> tuple:
@@ -144,9 +145,12 @@ def _epoch(model: Any, shape: Shape, data: tuple, nums: Numbers, s: TrainState) 
             total = total + tail * last
         train_loss = total / shape.n_train
     if shape.n_val:
-        val_loss, val_metric = loss(p, Xv, yv), model.metric(p, Xv, yv)
+        val_loss, val_metric = model.loss_and_metric(p, Xv, yv, nums.l2 if shape.penalized else 0.0)
     else:
         val_loss = val_metric = jnp.asarray(jnp.nan, dtype)
+    # The reference for the divergence test: the loss at the start, as the first batch
+    # of the first epoch saw it (no pass over the data of its own).
+    s = s._replace(loss0=jnp.where(jnp.isnan(s.loss0), losses[0].astype(dtype), s.loss0))
     return _judge(shape, nums, s, p, o, train_loss, val_loss, stop_g), (
         train_loss,
         val_loss.astype(dtype),
@@ -196,7 +200,8 @@ def _judge(
         ],
         RUNNING,
     ).astype(jnp.int32)
-    keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, old)
+    # One decision for the whole tree (a select on every leaf makes a larger program).
+    keep = lambda new, old: jax.lax.cond(finite, lambda: new, lambda: old)
     return s._replace(
         step=jnp.where(stop_g, s.step, e).astype(s.step.dtype),
         status=code,
@@ -243,12 +248,11 @@ def _run(model: Any, shape: Shape, s: TrainState, data: tuple, nums: Numbers, n:
 def _init(
     model: Any, shape: Shape, params: Any, data: tuple, nums: Numbers, step: Any
 ) -> TrainState:
+    import jax
     import jax.numpy as jnp
 
-    X, y, _, _ = data
     opt = shape.make_optimizer(nums.optimizer)
-    loss0 = model.loss(params, X, y, nums.l2)
-    dtype = loss0.dtype
+    dtype = jax.tree.leaves(params)[0].dtype
     return TrainState(
         step=jnp.asarray(step, jnp.int32),
         status=jnp.int32(RUNNING),
@@ -258,7 +262,7 @@ def _init(
         best_val=jnp.asarray(jnp.inf, dtype),
         best_epoch=jnp.int32(0),
         wait=jnp.int32(0),
-        loss0=loss0,
+        loss0=jnp.asarray(jnp.nan, dtype),  # set by the first epoch
         last_good=jnp.asarray(step, jnp.int32),
     )
 
@@ -271,6 +275,9 @@ def programs(model: Any, shape: Shape) -> tuple[Callable[..., Any], Callable[...
     """``(init, run)`` compiled for this model and shape, made once and kept (LRU)."""
     import jax
 
+    from .._env import enable_compilation_cache
+
+    enable_compilation_cache()
     key = (model.spec, shape)
     if key in _PROGRAMS:
         _PROGRAMS.move_to_end(key)

@@ -353,6 +353,7 @@ def prepare(
         early_stopping=early_stopping is not None,
         capacity=capacity(1 if batch_size is None else full + (1 if last else 0)),
         record_params=bool(record_params),
+        penalized=model.l2 > 0,
     )
     f = lambda v: jnp.asarray(v, dtype)  # noqa: E731
     nums = Numbers(
@@ -426,16 +427,15 @@ def _seed(seed: Any, saved: tuple | None) -> int:
 
 
 def _device_data(data: Any, val: Any, dtype: Any) -> tuple:
-    """(X, y, X_val, y_val) on the device; an empty validation set when there is none."""
-    import jax.numpy as jnp
+    """(X, y, X_val, y_val) on the device; an empty validation set when there is none.
 
-    labels = jnp.int32 if data.is_classification else dtype
-    return (
-        jnp.asarray(data.X, dtype),
-        jnp.asarray(data.y, labels),
-        jnp.asarray(val.X if val is not None else np.zeros((0, data.n_features)), dtype),
-        jnp.asarray(val.y if val is not None else np.zeros(0), labels),
-    )
+    Each Dataset keeps its device copy (per dtype), so fitting the same data again
+    copies nothing (200,000 x 100 rows: about 80 ms a call otherwise)."""
+    if val is None:
+        from ..data import Dataset
+
+        val = Dataset(np.zeros((0, data.n_features)), data.y[:0], data.task, data.classes)
+    return (*data.on_device(dtype), *val.on_device(dtype))
 
 
 def _resumed(setup: Setup, saved: tuple, where: Any) -> tuple:

@@ -55,7 +55,26 @@ class Dataset:
     name: str = "data"
     scaler: Scaler | None = None
 
+    def on_device(self, dtype: Any) -> tuple[Any, Any]:
+        """``(X, y)`` as JAX arrays (X in ``dtype``; class indices int32), made once per
+        dtype and kept with the set (it is immutable)."""
+        import jax.numpy as jnp
+
+        key = np.dtype(dtype).name
+        if key not in self._device:
+            labels = jnp.int32 if self.is_classification else dtype
+            # numpy casts first: one copy to the device, in its final dtype
+            X = jnp.asarray(np.asarray(self.X, dtype))
+            self._device[key] = (X, jnp.asarray(np.asarray(self.y, labels)))
+        return self._device[key]
+
     def __post_init__(self) -> None:
+        object.__setattr__(self, "_device", {})
+        # Read-only views: the device copy must not go stale behind an edit in place.
+        for name in ("X", "y"):
+            view = np.asarray(getattr(self, name)).view()
+            view.flags.writeable = False
+            object.__setattr__(self, name, view)
         if not self.feature_names:
             names = tuple(f"x{i}" for i in range(self.X.shape[1]))
             object.__setattr__(self, "feature_names", names)

@@ -178,8 +178,8 @@ class Model:
         """``l2 / 2`` times the sum of the squared weights (leaves named ``w``)."""
         import jax
 
-        if self.kind == "custom":
-            return 0.0
+        if self.kind == "custom" or (isinstance(l2, (int, float)) and l2 == 0):
+            return 0.0  # nothing traced for an unpenalized model
         total = 0.0
         for path, leaf in jax.tree_util.tree_leaves_with_path(params):
             if getattr(path[-1], "key", None) == "w":
@@ -189,6 +189,27 @@ class Model:
     def loss(self, params: Any, X: Any, y: Any, l2: Any = None) -> Any:
         """What training minimizes: the mean loss plus the L2 penalty."""
         return self.data_loss(params, X, y) + self.penalty(params, self.l2 if l2 is None else l2)
+
+    def loss_and_metric(self, params: Any, X: Any, y: Any, l2: Any) -> tuple[Any, Any]:
+        """(loss with the penalty, metric) from one forward pass."""
+        import jax.numpy as jnp
+        import optax
+
+        if self.kind == "custom":
+            return self.loss_fn(params, X, y), jnp.nan
+        out = self.apply(params, X)
+        if self.task == REGRESSION:
+            sq = jnp.sum((out - y) ** 2)
+            data_loss = sq / y.shape[0]
+            metric = 1.0 - sq / jnp.sum((y - jnp.mean(y)) ** 2)
+        else:
+            if self.task == BINARY:
+                per = optax.sigmoid_binary_cross_entropy(out, y.astype(out.dtype))
+            else:
+                per = optax.softmax_cross_entropy_with_integer_labels(out, y)
+            data_loss = jnp.mean(per)
+            metric = jnp.mean(self.classes_from(out) == y)
+        return data_loss + self.penalty(params, l2), metric
 
     def metric(self, params: Any, X: Any, y: Any) -> Any:
         """Accuracy (classifiers) or R^2 (regression); nan for a custom model."""
