@@ -101,3 +101,14 @@ def test_bad_arrays_say_what_and_where():
         ds.data.load("digit")
     with pytest.raises(ValueError, match="val must be in"):
         ds.data.load("iris").split(val=1.5)
+
+
+def test_csv_lines_are_counted_in_the_file_and_a_bom_is_not_a_name(tmp_path):
+    path = tmp_path / "sheet.csv"
+    path.write_bytes("\ufeffa,b,y\n1,2,3\n\n\n4,,6\n".encode())
+    with pytest.raises(ValueError, match="the first at line 5"):
+        ds.data.load(path)
+    path.write_bytes("\ufeffa,b,Y\n1,2,3\n4,5,6\n".encode())
+    assert ds.data.load(path, target="Y").feature_names == ("a", "b")
+    with pytest.raises(ValueError, match="closest: 'Y'"):
+        ds.data.load(path, target="y")

@@ -373,3 +373,104 @@ def test_models_refuse_data_of_the_wrong_kind():
         ds.fit(ds.models.softmax(), ds.data.load("diabetes"))
     with pytest.raises(ValueError, match="needs its initial params"):
         ds.fit(lambda p, X, y: 0.0, ds.data.load("iris"))
+
+
+def test_validation_and_scoring_use_the_training_classes():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(90, 2))
+    y = np.array(["a", "b", "c"])[np.argmax(X @ rng.normal(size=(2, 3)), axis=1)]
+    fit = ds.fit(
+        ds.models.softmax(),
+        (X, y),
+        ds.adam(0.1),
+        batch_size=None,
+        epochs=300,
+        validation=(X[:15], y[:15]),
+    )
+    # the 15 validation rows are read with the training labels, not inferred anew
+    assert fit.history.val_accuracy[-1] == pytest.approx(np.mean(fit.predict(X[:15]) == y[:15]))
+    # a set holding only some of the classes is scored with the model's classes
+    some = y != "a"
+    expected = np.mean(fit.predict(X[some]) == y[some])
+    assert fit.score(ds.data.load((X[some], y[some]))) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="label 'z' is not one of the classes"):
+        fit.evaluate((X[:2], np.array(["a", "z"])))
+    # whole-number targets of a linear regression given as arrays are numbers
+    counts = np.round(3 * X[:, 0] + 5)
+    line = ds.fit(
+        ds.models.linear(),
+        (X, counts),
+        ds.gd(0.1),
+        batch_size=None,
+        epochs=2000,
+        dtype="float64",
+        gtol=1e-9,
+    )
+    lstsq = np.linalg.lstsq(np.c_[X, np.ones(90)], counts, rcond=None)[0]
+    np.testing.assert_allclose(line.params["w"], lstsq[:2], atol=1e-7)
+
+
+def test_resume_after_a_stop_is_as_if_straight_through(tmp_path, digits):
+    X, y = np.random.default_rng(6).normal(size=(40, 3)), np.arange(40.0)
+    kw = dict(batch_size=None, dtype="float64")
+    # a gtol stop: the checkpoint's history has the epochs run, no more
+    ds.fit(
+        ds.models.linear(),
+        (X, y),
+        ds.gd(0.05),
+        epochs=50,
+        gtol=1e-1,
+        checkpoint=tmp_path / "g",
+        **kw,
+    )
+    resumed = ds.fit(
+        ds.models.linear(), (X, y), ds.gd(0.05), epochs=60, gtol=0, resume=tmp_path / "g", **kw
+    )
+    straight = ds.fit(ds.models.linear(), (X, y), ds.gd(0.05), epochs=60, gtol=0, **kw)
+    np.testing.assert_array_equal(resumed.history.train_loss, straight.history.train_loss)
+    assert leaves_equal(resumed.params, straight.params)
+    # an early stop stays stopped while its rule holds
+    train, val, _ = digits
+    es = dict(batch_size=100, validation=val, early_stopping=1, seed=1)
+    first = ds.fit(
+        ds.models.softmax(), train, ds.adam(0.5), epochs=40, checkpoint=tmp_path / "e", **es
+    )
+    assert first.status is ds.Status.EARLY_STOPPED
+    again = ds.fit(ds.models.softmax(), train, ds.adam(0.5), epochs=40, resume=tmp_path / "e", **es)
+    assert again.status is ds.Status.EARLY_STOPPED and again.epochs == first.epochs
+    assert leaves_equal(again.params, first.params)
+    with pytest.raises(ValueError, match="epochs=2 must be at least"):
+        ds.fit(ds.models.softmax(), train, ds.adam(0.5), epochs=2, resume=tmp_path / "e", **es)
+    other = dict(es, validation=(val.X[:50], val.y[:50]))
+    with pytest.raises(ValueError, match="written for validation"):
+        ds.fit(ds.models.softmax(), train, ds.adam(0.5), epochs=40, resume=tmp_path / "e", **other)
+    with pytest.raises(ValueError, match="holds another fit's checkpoint"):
+        ds.fit(ds.models.softmax(), train, ds.adam(0.5), epochs=40, checkpoint=tmp_path / "e", **es)
+
+
+def test_the_returned_parameters_are_named_in_the_message(digits):
+    train, val, _ = digits
+
+    def stop_at_6(r):
+        if r.epochs >= 6:
+            raise StopIteration
+
+    fit = ds.fit(
+        ds.models.softmax(),
+        train,
+        ds.adam(1e-2),
+        batch_size=64,
+        epochs=50,
+        validation=val,
+        early_stopping=20,
+        callback=stop_at_6,
+    )
+    assert fit.status is ds.Status.STOPPED and fit.epochs == 6
+    assert f"the parameters from the end of epoch {fit.best_epoch} are returned" in fit.message
+    assert fit.steps == 6 * -(-len(train) // 64)
+    with pytest.raises(ValueError, match="seed must be below 2"):
+        ds.fit(ds.models.softmax(), train, seed=2**32)
+    with pytest.raises(ValueError, match="params must be laid out as"):
+        ds.fit(ds.models.mlp([4]), train, params={"w": np.zeros(64)})
+    with pytest.raises(ValueError, match="has no rows"):
+        ds.fit(ds.models.softmax(), train, validation=(np.zeros((0, 64)), np.zeros(0)))

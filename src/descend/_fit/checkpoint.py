@@ -27,12 +27,14 @@ FILE = "checkpoint.npz"
 
 
 def path_of(directory: Any) -> Path:
-    return Path(directory) / FILE
+    """``DIR/checkpoint.npz`` (the file itself may be named too)."""
+    path = Path(directory)
+    return path if path.name == FILE else path / FILE
 
 
 def save(directory: Any, header: dict, arrays: dict[str, np.ndarray]) -> Path:
     """Write ``arrays`` and ``header`` (JSON-able) to ``DIR/checkpoint.npz`` atomically."""
-    directory = Path(directory)
+    directory = path_of(directory).parent
     directory.mkdir(parents=True, exist_ok=True)
     head = json.dumps({"format": FORMAT, "version": VERSION, **header})
     fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", suffix=".tmp", dir=directory)
@@ -59,7 +61,7 @@ def load(directory: Any) -> tuple[dict, dict[str, np.ndarray]]:
         header = json.loads(str(arrays.pop("__header__")))
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
         raise ValueError(f"resume: {path} is corrupt or not a descend checkpoint ({e})") from None
-    if header.get("format") != FORMAT:
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ValueError(f"resume: {path} is not a descend fit checkpoint")
     if header.get("version") != VERSION:
         raise ValueError(

@@ -13,9 +13,18 @@ def _epochs(n: int) -> str:
     return f"{n} epoch{'s' if n != 1 else ''}"
 
 
-def message(status: Status, state: Any, history: Any, setup: Any, grad_stop: float) -> str:
-    """Why the fit stopped; ``state`` is the final training state (host arrays) and
-    ``grad_stop`` the full-batch gradient norm where gtol was tested last."""
+def _returned(epoch: int) -> str:
+    if epoch == 0:
+        return "the initial parameters are returned"
+    return f"the parameters from the end of epoch {epoch} are returned"
+
+
+def message(
+    status: Status, state: Any, history: Any, setup: Any, grad_stop: float, returned: int
+) -> str:
+    """Why the fit stopped; ``state`` is the final training state (host arrays),
+    ``grad_stop`` the full-batch gradient norm where gtol was tested last and
+    ``returned`` the epoch whose parameters the result holds."""
     e = int(state.step)
     last = history.train_loss[-1] if len(history) else float("nan")
     if status is Status.EARLY_STOPPED:
@@ -35,18 +44,17 @@ def message(status: Status, state: Any, history: Any, setup: Any, grad_stop: flo
         gtol = float(setup.nums.gtol)
         return f"full-batch gradient norm {grad_stop:.2e} <= gtol {gtol:.3g} after {_epochs(e)}"
     if status is Status.NONFINITE:
-        good = int(state.last_good)
         return (
             f"the training loss became nan or inf in epoch {e}: the learning rate may be "
-            f"too large; the parameters from the end of epoch {good} are returned"
+            f"too large; {_returned(returned)}"
         )
     if status is Status.DIVERGED:
         return (
             f"the training loss grew from {float(state.loss0):.4g} to {last:.4g} by epoch {e}: "
-            "the steps overshoot; try a smaller learning rate"
+            f"the steps overshoot; try a smaller learning rate; {_returned(returned)}"
         )
     if status is Status.STOPPED:
-        return f"the callback raised StopIteration after {_epochs(e)}"
+        return f"the callback raised StopIteration after {_epochs(e)}; {_returned(returned)}"
     if status is Status.INTERRUPTED:
-        return f"interrupted (Ctrl-C) after {_epochs(e)}; the parameters from then are returned"
+        return f"interrupted (Ctrl-C) after {_epochs(e)}; {_returned(returned)}"
     return status.description

@@ -136,9 +136,14 @@ class FitResult:
         """The loss (with the L2 penalty) and metrics on ``data`` (a Dataset or (X, y))."""
         import jax.numpy as jnp
 
-        X, y = _xy(data)
-        if self.model.is_classifier and not hasattr(data, "X") and _labels(self.classes):
-            y = _codes(y, self.classes)
+        from ..data import align
+
+        task = "classification" if self.model.is_classifier else "regression"
+        if self.model.kind == "custom":
+            X, y = _xy(data)
+        else:
+            aligned = align(data, task, self.classes, "data")
+            X, y = aligned.X, aligned.y
         dtype = np.asarray(next(iter(_leaves(self.params)))).dtype
         Xj = jnp.asarray(X, dtype)
         yj = jnp.asarray(y, jnp.int32 if self.model.is_classifier else dtype)
@@ -160,15 +165,6 @@ class FitResult:
 def _labels(classes: tuple | None) -> bool:
     """Whether the labels differ from the codes 0..k-1."""
     return classes is not None and tuple(classes) != tuple(range(len(classes)))
-
-
-def _codes(y: np.ndarray, classes: tuple) -> np.ndarray:
-    """Labels as class indices (``classes.index``), or a clear error."""
-    index = {c: i for i, c in enumerate(classes)}
-    unknown = [v for v in np.asarray(y).tolist() if v not in index]
-    if unknown:
-        raise ValueError(f"y holds labels the model was not trained on: {unknown[0]!r}")
-    return np.array([index[v] for v in np.asarray(y).tolist()], np.int32)
 
 
 def _leaves(tree: Any) -> list:

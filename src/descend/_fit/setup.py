@@ -11,7 +11,7 @@ from .. import stopping
 from .._checks import check_int, check_real, check_tol
 from ..stopping import Status
 from . import checkpoint as ckpt
-from .program import Numbers, Shape, TrainState, batches, capacity, programs
+from .program import Numbers, Records, Shape, TrainState, batches, capacity, programs
 from .result import FitHistory, FitResult
 
 __all__ = ["Run", "Setup", "prepare"]
@@ -30,13 +30,19 @@ class Run(NamedTuple):
     epoch: int  # epochs dispatched (host count; calls past a stop run no epoch)
 
 
-def _dataset(data: Any, name: str) -> Any:
+def _dataset(data: Any, name: str, model: Any = None) -> Any:
     from ..data import Dataset, load
 
     if isinstance(data, Dataset):
         return data
     if isinstance(data, tuple) and len(data) == 2:
-        return load(data)
+        # arrays for a model of one kind are read as that kind (whole-number targets
+        # of a linear regression are numbers, not classes)
+        kind = getattr(model, "kind", None)
+        task = {"linear": "regression", "logistic": "classification"}.get(kind)
+        if kind in ("softmax", "mlp") and model.task is not None:
+            task = "classification"
+        return load(data, task=task)
     raise TypeError(
         f"{name} must be a ds.data Dataset or a tuple (X, y), got {type(data).__name__}"
     )
@@ -106,7 +112,9 @@ class Setup:
 
     def chunk(self, run: Any, stop_at: Any) -> Any:
         """Epochs up to ``stop_at`` (calls of at most ``capacity`` epochs; at least one
-        call, so a zero-epoch chunk compiles the program)."""
+        call, so a zero-epoch chunk compiles the program). Each call's records come to
+        the host at once, cut to the epochs it ran."""
+        import jax
         import jax.numpy as jnp
 
         _, program = programs(self.model, self.shape)
@@ -114,10 +122,11 @@ class Setup:
         while True:
             n = int(max(0, min(self.shape.capacity, int(stop_at) - epoch)))
             state, rec = program(state, self.data, self.nums, jnp.int32(n))
-            records, epoch = records + (rec,), epoch + n
+            records, epoch = records + (_host_rows(rec),), epoch + n
+            stopped = int(jax.device_get(state.status)) != stopping.RUNNING
             if self.checkpoint is not None and n:
                 self.save(state, records)
-            if epoch >= int(stop_at):
+            if stopped or epoch >= int(stop_at):
                 break
         return run._replace(
             step=state.step, status=state.status, train=state, records=records, epoch=epoch
@@ -128,9 +137,6 @@ class Setup:
     def history_arrays(self, records: tuple) -> dict[str, np.ndarray]:
         """The per-epoch and per-step arrays, earlier (resumed) epochs first; with
         ``record_params``, ``params/i`` (leaf i after each step) and ``start/i``."""
-        import jax
-
-        recs = jax.device_get(records)
         width = _width(self.shape)
         empty = {k: np.zeros(0) for k in HISTORY}
         empty["batch_loss"] = np.zeros((0, width))
@@ -138,36 +144,35 @@ class Setup:
             for i, leaf in enumerate(_leaves(self.init_params)):
                 empty[f"params/{i}"] = np.zeros((0, width, *np.shape(leaf)), leaf.dtype)
         parts: dict[str, list] = {k: [v] for k, v in empty.items()}
-        if self.start is not None:
+        earlier = () if self.start is None else (self.start[1],)
+        for rows in (*earlier, *records):
             for k in parts:
-                parts[k].append(self.start[1][k])
-        for r in recs:
-            c = int(r.count)
-            for k in HISTORY:
-                parts[k].append(np.asarray(getattr(r, k))[:c])
-            for i, leaf in enumerate(jax.tree.leaves(r.params)):
-                parts[f"params/{i}"].append(np.asarray(leaf)[:c])
+                parts[k].append(rows[k])
         out = {k: np.concatenate(v) for k, v in parts.items()}
         if self.shape.record_params:
-            first = self.start[1] if self.start is not None else None
             for i, leaf in enumerate(_leaves(self.init_params)):
-                out[f"start/{i}"] = first[f"start/{i}"] if first else np.asarray(leaf)
+                out[f"start/{i}"] = earlier[0][f"start/{i}"] if earlier else np.asarray(leaf)
         return out
 
     def save(self, state: TrainState, records: tuple) -> None:
         import jax
 
         host = jax.device_get(state)
+        epochs = int(host.step)  # a gtol stop records the epoch it did not run: cut
+        history = {
+            k: v if k.startswith("start/") else v[:epochs]
+            for k, v in self.history_arrays(records).items()
+        }
         arrays = {f"state/{k}": v for k, v in _flatten(host).items()}
-        arrays |= {f"history/{k}": v for k, v in self.history_arrays(records).items()}
-        ckpt.save(self.checkpoint, {**self.header, "epoch": int(host.step)}, arrays)
+        arrays |= {f"history/{k}": v for k, v in history.items()}
+        ckpt.save(self.checkpoint, {**self.header, "epoch": epochs}, arrays)
 
     def snapshot(self, run: Any) -> FitResult:
         return self.result(run, 0.0, 0.0, final=False)
 
     def describe(self, run: Any) -> str:
-        h = self.history_arrays(run.records[-1:]) if run.records else None
-        if h is None or not len(h["train_loss"]):
+        h = next((r for r in reversed(run.records) if len(r["train_loss"])), None)
+        if h is None:
             return ""
         text = f"loss {h['train_loss'][-1]:.4g}"
         if self.shape.n_val:
@@ -187,18 +192,22 @@ class Setup:
         grad_stop = float(h["grad_norm"][-1]) if len(h["grad_norm"]) else float("nan")
         # A gtol stop records the epoch it did not run.
         h = {k: v if k.startswith("start/") else v[:epochs] for k, v in h.items()}
-        params = state.params
+        params, returned = state.params, epochs
+        if status is Status.NONFINITE:
+            returned = int(state.last_good)
         best_epoch = int(state.best_epoch) if self.shape.early_stopping else 0
         if self.shape.early_stopping and best_epoch > 0:
-            params = state.best_params
+            params, returned = state.best_params, best_epoch
         history = self._history(h, epochs)
-        steps = int(np.sum(np.isfinite(h["batch_loss"]))) if not self.shape.full_batch else epochs
+        steps = epochs * _width(self.shape)  # a failed epoch took its steps too
         status_out = status or Status.MAX_EPOCHS
         return FitResult(
             params=jax.tree.map(np.asarray, params),
             status=status_out,
             success=final and status_out in (Status.MAX_EPOCHS, Status.EARLY_STOPPED, Status.GTOL),
-            message=message(status_out, state, history, self, grad_stop) if final else "running",
+            message=message(status_out, state, history, self, grad_stop, returned)
+            if final
+            else "running",
             epochs=epochs,
             best_epoch=best_epoch,
             history=history,
@@ -238,6 +247,32 @@ class Setup:
             else None,
             grad_norm=h["grad_norm"] if self.shape.full_batch else None,
         )
+
+
+def _resumed_status(setup: Setup, state: TrainState) -> int:
+    """A resumed fit goes on after a step limit, a callback or Ctrl-C; one that failed
+    stays failed, and one that stopped early stays stopped while its rule still holds
+    (its patience count has reached the patience asked for now), as it would have had it
+    run straight through."""
+    code = int(state.status)
+    if code in (stopping.CODES[Status.NONFINITE], stopping.CODES[Status.DIVERGED]):
+        return code
+    if code == stopping.CODES[Status.EARLY_STOPPED] and setup.shape.early_stopping:
+        if int(state.wait) >= int(setup.nums.patience):
+            return code
+    return stopping.RUNNING
+
+
+def _host_rows(rec: Records) -> dict[str, np.ndarray]:
+    """A call's records on the host, cut to the epochs it ran."""
+    import jax
+
+    r = jax.device_get(rec)
+    c = int(r.count)
+    rows = {k: np.asarray(getattr(r, k))[:c] for k in HISTORY}
+    for i, leaf in enumerate(jax.tree.leaves(r.params)):
+        rows[f"params/{i}"] = np.asarray(leaf)[:c]
+    return rows
 
 
 def _width(shape: Shape) -> int:
@@ -315,10 +350,11 @@ def prepare(
     import jax.numpy as jnp
 
     from .._engine.plan import plan_optimizer, resolve_optimizer
+    from ..data import align
 
     model = _model(model, params)
-    data = _dataset(train, "train")
-    val = None if validation is None else _dataset(validation, "validation")
+    data = _dataset(train, "train", model)
+    val = None if validation is None else align(validation, data.task, data.classes, "validation")
     _check_validation(data, val)
     dtype = _dtype(dtype)
     epochs = check_int(epochs, "epochs", 1)
@@ -328,10 +364,14 @@ def prepare(
         if val is None:
             raise ValueError("early_stopping needs validation= data to watch")
     saved = ckpt.load(resume) if resume is not None else None
+    _check_checkpoint(checkpoint, resume)
     seed = _seed(seed, saved)
     if model.kind != "custom":
         model = model.for_data(data.task, data.n_classes)
-    p0 = params if params is not None else model.init(data.n_features, seed, dtype)
+    p0 = model.init(data.n_features, seed, dtype) if model.kind != "custom" else params
+    if params is not None:
+        _check_params(params, p0, model)
+        p0 = params
     p0 = jax.tree.map(lambda l: jnp.asarray(l, dtype), p0)
     arrays = _device_data(data, val, dtype)
     optimizer = resolve_optimizer(optimizer if optimizer is not None else "adam")
@@ -376,6 +416,7 @@ def prepare(
         "dtype": dtype.name,
         "seed": seed,
         "optimizer": getattr(factory, "__name__", type(optimizer).__name__),
+        "validation": _fingerprint(val),
     }
     setup = Setup(
         model=model,
@@ -397,13 +438,52 @@ def prepare(
     return setup
 
 
+def _check_checkpoint(checkpoint: Any, resume: Any) -> None:
+    """A new fit does not write over another fit's checkpoint (its work would be lost)."""
+    if checkpoint is None:
+        return
+    target = ckpt.path_of(checkpoint)
+    if target.exists() and (resume is None or ckpt.path_of(resume).resolve() != target.resolve()):
+        raise ValueError(
+            f"checkpoint: {target} holds another fit's checkpoint; continue it with "
+            f"resume={str(checkpoint)!r}, or choose another folder"
+        )
+
+
+def _check_params(params: Any, like: Any, model: Any) -> None:
+    """``params`` laid out as the model's (same tree, same shapes), or a clear error."""
+    import jax
+
+    if model.kind == "custom":
+        return
+    want = jax.tree.map(np.shape, like)
+    try:
+        got = jax.tree.map(np.shape, params)
+    except Exception:  # noqa: BLE001 - not a pytree of arrays
+        got = None
+    if jax.tree.structure(got) != jax.tree.structure(want) or got != want:
+        raise ValueError(f"params must be laid out as {model!r}'s: shapes {want}, got {got}")
+
+
+def _fingerprint(val: Any) -> str | None:
+    """The validation set's identity (rows and a hash of its numbers): early stopping
+    compares losses across epochs, so a resumed fit must watch the same set."""
+    import hashlib
+
+    if val is None:
+        return None
+    digest = hashlib.sha256(np.ascontiguousarray(val.X).tobytes())
+    digest.update(np.ascontiguousarray(val.y).tobytes())
+    return f"{len(val)} rows, sha256 {digest.hexdigest()[:16]}"
+
+
 def _check_validation(data: Any, val: Any) -> None:
     if val is None:
         return
     if val.n_features != data.n_features:
         raise ValueError(f"validation has {val.n_features} features, train has {data.n_features}")
-    if data.is_classification and val.classes != data.classes:
-        raise ValueError("validation must have the same classes as train")
+    if len(val) == 0:
+        raise ValueError("validation has no rows")
 
 
 def _batch_size(batch_size: Any, n: int) -> int | None:
@@ -423,7 +503,10 @@ def _seed(seed: Any, saved: tuple | None) -> int:
     saved_seed = None if saved is None else saved[0].get("seed")
     if saved is not None and seed is not None and seed != saved_seed:
         raise ValueError(f"seed={seed} differs from the checkpoint's seed {saved_seed}")
-    return check_int(seed if seed is not None else (saved_seed or 0), "seed", 0)
+    seed = check_int(seed if seed is not None else (saved_seed or 0), "seed", 0)
+    if seed >= 2**32:
+        raise ValueError(f"seed must be below 2**32, got {seed}")
+    return seed
 
 
 def _device_data(data: Any, val: Any, dtype: Any) -> tuple:
@@ -444,7 +527,7 @@ def _resumed(setup: Setup, saved: tuple, where: Any) -> tuple:
 
     header, arrays = saved
     where = ckpt.path_of(where)
-    for key in ("model", "n_features", "n_train", "batch_size", "dtype", "optimizer"):
+    for key in ("model", "n_features", "n_train", "batch_size", "dtype", "optimizer", "validation"):
         if header.get(key) != setup.header[key]:
             raise ValueError(
                 f"resume: {where} was written for {key} = {header.get(key)!r}; "
@@ -453,14 +536,16 @@ def _resumed(setup: Setup, saved: tuple, where: Any) -> tuple:
     init, _ = programs(setup.model, setup.shape)
     like = init(setup.init_params, setup.data, setup.nums, 0)
     state = _unflatten(like, arrays, str(where))
-    # A fit that ran out of epochs (or was stopped) goes on; one that failed stays failed.
-    failed = int(state.status) in (
-        stopping.CODES[Status.NONFINITE],
-        stopping.CODES[Status.DIVERGED],
-    )
-    state = state._replace(status=state.status if failed else jnp.int32(stopping.RUNNING))
+    if int(state.step) > int(setup.nums.max_epochs):
+        raise ValueError(
+            f"resume: {where} is at epoch {int(state.step)}; epochs={int(setup.nums.max_epochs)} "
+            "must be at least that (epochs counts the earlier ones)"
+        )
+    state = state._replace(status=jnp.int32(_resumed_status(setup, state)))
     history = {k[len("history/") :]: v for k, v in arrays.items() if k.startswith("history/")}
     missing = [k for k in setup.history_arrays(()) if k not in history]
     if missing:
+        if setup.shape.record_params and any(k.startswith("params/") for k in missing):
+            raise ValueError(f"resume: {where} was written without record_params=True")
         raise ValueError(f"resume: {where} lacks the history {', '.join(missing)}")
     return state, history

@@ -19,9 +19,17 @@ from typing import Any
 
 import numpy as np
 
-from ._dataset import CLASSIFICATION, REGRESSION, Dataset, Scaler, check_arrays, classes_of
+from ._dataset import (
+    CLASSIFICATION,
+    REGRESSION,
+    Dataset,
+    Scaler,
+    align,
+    check_arrays,
+    classes_of,
+)
 
-__all__ = ["Dataset", "Scaler", "load", "DATASETS", "LINE_SLOPE", "LINE_INTERCEPT"]
+__all__ = ["Dataset", "Scaler", "align", "load", "DATASETS", "LINE_SLOPE", "LINE_INTERCEPT"]
 
 # The generated 1-feature regression: y = LINE_SLOPE x + LINE_INTERCEPT + noise.
 LINE_SLOPE = 3.0
@@ -138,21 +146,23 @@ def read_csv(path: Path, target: str | None = None, task: str | None = None) -> 
 
     if not path.exists():
         raise FileNotFoundError(f"no such CSV file: {path}")
-    with open(path, newline="") as fh:
-        rows = list(csv.reader(fh))
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    # utf-8-sig: a byte-order mark (as spreadsheets write) is not part of the first name
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        # (line number in the file, fields); blank lines are skipped, ",," is not
+        rows = [(reader.line_num, r) for r in reader if r]
     if len(rows) < 2:
         raise ValueError(f"{path}: needs a header row and at least one data row")
-    header = [h.strip() for h in rows[0]]
-    body = rows[1:]
-    for i, r in enumerate(body):
+    header = [h.strip() for h in rows[0][1]]
+    lines = [n for n, _ in rows[1:]]
+    body = [r for _, r in rows[1:]]
+    for n, r in zip(lines, body):
         if len(r) != len(header):
-            raise ValueError(
-                f"{path}: line {i + 2} has {len(r)} fields, the header has {len(header)}"
-            )
+            raise ValueError(f"{path}: line {n} has {len(r)} fields, the header has {len(header)}")
     target = header[-1] if target is None else target
     if target not in header:
-        close = difflib.get_close_matches(target, header, n=3, cutoff=0.4)
+        same = [h for h in header if h.lower() == target.lower()]
+        close = same or difflib.get_close_matches(target, header, n=3, cutoff=0.4)
         hint = f"; closest: {', '.join(map(repr, close))}" if close else ""
         raise ValueError(f"{path}: no column {target!r} (columns: {', '.join(header)}){hint}")
     t = header.index(target)
@@ -178,7 +188,7 @@ def read_csv(path: Path, target: str | None = None, task: str | None = None) -> 
         rows_bad, cols_bad = np.nonzero(bad)
         raise ValueError(
             f"{path}: {int(bad.sum())} missing, NaN or inf values; the first at line "
-            f"{rows_bad[0] + 2} (column {names[cols_bad[0]]!r})"
+            f"{lines[rows_bad[0]]} (column {names[cols_bad[0]]!r})"
         )
     y_num = _numbers(columns[t])
     y = np.asarray(columns[t]) if y_num is None else y_num
@@ -186,7 +196,7 @@ def read_csv(path: Path, target: str | None = None, task: str | None = None) -> 
         first = int(np.flatnonzero(~np.isfinite(y_num))[0])
         raise ValueError(
             f"{path}: the target {target!r} has {int((~np.isfinite(y_num)).sum())} missing, "
-            f"NaN or inf values; the first at line {first + 2}"
+            f"NaN or inf values; the first at line {lines[first]}"
         )
     X, y = check_arrays(X, y, names)
     task, y, classes = classes_of(y, f"{path}: target {target!r}", task)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Dataset", "Scaler", "check_arrays", "classes_of"]
+__all__ = ["Dataset", "Scaler", "align", "check_arrays", "classes_of"]
 
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
@@ -238,3 +238,41 @@ def check_arrays(X: Any, y: Any, feature_names: tuple[str, ...] = ()) -> tuple[n
         rows = np.flatnonzero(~np.isfinite(y))
         raise ValueError(f"y has {len(rows)} NaN or inf values; the first at row {rows[0]}")
     return X, y
+
+
+def align(data: Any, task: str, classes: tuple | None, name: str) -> Dataset:
+    """``data`` (a Dataset or ``(X, y)``) read as the same task and classes as a model
+    trained with them: labels are mapped to those classes' indices, never inferred anew
+    (a validation set of 15 rows must not decide on its own that it is a regression)."""
+    if isinstance(data, Dataset):
+        X, labels = data.X, data.y
+        if data.classes is not None:
+            labels = np.asarray(data.classes, dtype=object)[data.y]
+    elif isinstance(data, tuple) and len(data) == 2:
+        X, labels = check_arrays(*data)
+    else:
+        raise TypeError(f"{name} must be a ds.data Dataset or (X, y), got {type(data).__name__}")
+    if task == REGRESSION:
+        if np.asarray(labels).dtype.kind not in "biuf":
+            raise ValueError(
+                f"{name}: the model predicts numbers; got {np.asarray(labels).dtype} labels"
+            )
+        y = np.asarray(labels, np.float64)
+    else:
+        index = {c: i for i, c in enumerate(classes)}
+        values = np.asarray(labels).tolist()
+        unknown = [v for v in values if v not in index]
+        if unknown:
+            raise ValueError(
+                f"{name}: label {unknown[0]!r} is not one of the classes trained on "
+                f"({', '.join(map(repr, classes))})"
+            )
+        y = np.array([index[v] for v in values], np.int32)
+    if isinstance(data, Dataset) and data.classes == classes and data.task == task:
+        return data  # already aligned: keeps its device copy
+    return dataclasses.replace(
+        data if isinstance(data, Dataset) else Dataset(X, y, task, classes, name=name),
+        y=y,
+        task=task,
+        classes=classes,
+    )

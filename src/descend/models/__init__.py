@@ -85,7 +85,8 @@ class Model:
         if self.kind == "linear" and classify:
             raise ValueError(
                 "a linear (regression) model needs a numeric target; this data has "
-                f"{n_classes} classes: use ds.models.logistic() or softmax()"
+                f"{n_classes} classes: use ds.models.logistic() or softmax(), or load "
+                "whole-number targets as numbers with ds.data.load(..., task='regression')"
             )
         if self.kind in ("logistic", "softmax") and not classify:
             raise ValueError(f"a {self.kind} model needs classes; this data is a regression target")
