@@ -64,7 +64,8 @@ def fit(
       checkpoint: a directory; the state is saved there after every epoch (atomically).
       resume: a directory to continue a checkpointed fit from, exactly; it is also
         where the fit goes on saving unless ``checkpoint`` says otherwise.
-      callback: called after every epoch with a :class:`FitResult` so far;
+      callback: called after every epoch but the last with a :class:`FitResult` so
+        far (the last one is what ``fit`` returns);
         ``StopIteration`` stops the fit (status ``stopped``), ``KeyboardInterrupt``
         interrupts it.
       progress: show a progress bar of epochs.
