@@ -11,8 +11,21 @@ from .. import stopping
 from .._checks import check_int, check_real, check_tol
 from ..stopping import Status
 from . import checkpoint as ckpt
+from .inputs import (
+    batch_size_of,
+    check_checkpoint,
+    check_params,
+    check_validation,
+    dataset,
+    device_data,
+    dtype_of,
+    fingerprint,
+    model_of,
+    seed_of,
+)
 from .program import Numbers, Records, Shape, TrainState, batches, capacity, programs
 from .result import FitHistory, FitResult
+from .resume import flatten, resumed
 
 __all__ = ["Run", "Setup", "prepare"]
 
@@ -28,46 +41,6 @@ class Run(NamedTuple):
     train: Any
     records: tuple
     epoch: int  # epochs dispatched (host count; calls past a stop run no epoch)
-
-
-def _dataset(data: Any, name: str, model: Any = None) -> Any:
-    from ..data import Dataset, load
-
-    if isinstance(data, Dataset):
-        return data
-    if isinstance(data, tuple) and len(data) == 2:
-        # arrays for a model of one kind are read as that kind (whole-number targets
-        # of a linear regression are numbers, not classes)
-        kind = getattr(model, "kind", None)
-        task = {"linear": "regression", "logistic": "classification"}.get(kind)
-        if kind in ("softmax", "mlp") and model.task is not None:
-            task = "classification"
-        return load(data, task=task)
-    raise TypeError(
-        f"{name} must be a ds.data Dataset or a tuple (X, y), got {type(data).__name__}"
-    )
-
-
-def _model(model: Any, params: Any) -> Any:
-    from ..models import Model, custom
-
-    if isinstance(model, Model):
-        return model
-    if callable(model):
-        if params is None:
-            raise ValueError("a model given as loss(params, X, y) needs its initial params=")
-        return custom(model)
-    raise TypeError(
-        f"model must be a ds.models model (e.g. ds.models.mlp([64])) or a function "
-        f"loss(params, X, y), got {type(model).__name__}"
-    )
-
-
-def _dtype(dtype: Any) -> Any:
-    name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
-    if name not in ("float32", "float64"):
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-    return np.dtype(name)
 
 
 @dataclasses.dataclass
@@ -163,7 +136,7 @@ class Setup:
             k: v if k.startswith("start/") else v[:epochs]
             for k, v in self.history_arrays(records).items()
         }
-        arrays = {f"state/{k}": v for k, v in _flatten(host).items()}
+        arrays = {f"state/{k}": v for k, v in flatten(host).items()}
         arrays |= {f"history/{k}": v for k, v in history.items()}
         ckpt.save(self.checkpoint, {**self.header, "epoch": epochs}, arrays)
 
@@ -249,20 +222,6 @@ class Setup:
         )
 
 
-def _resumed_status(setup: Setup, state: TrainState) -> int:
-    """A resumed fit goes on after a step limit, a callback or Ctrl-C; one that failed
-    stays failed, and one that stopped early stays stopped while its rule still holds
-    (its patience count has reached the patience asked for now), as it would have had it
-    run straight through."""
-    code = int(state.status)
-    if code in (stopping.CODES[Status.NONFINITE], stopping.CODES[Status.DIVERGED]):
-        return code
-    if code == stopping.CODES[Status.EARLY_STOPPED] and setup.shape.early_stopping:
-        if int(state.wait) >= int(setup.nums.patience):
-            return code
-    return stopping.RUNNING
-
-
 def _host_rows(rec: Records) -> dict[str, np.ndarray]:
     """A call's records on the host, cut to the epochs it ran."""
     import jax
@@ -293,39 +252,6 @@ def _signature(tree: Any) -> tuple:
     return (str(treedef), tuple((np.shape(l), np.asarray(l).dtype.name) for l in leaves))
 
 
-def _flatten(state: TrainState) -> dict[str, np.ndarray]:
-    """The state's leaves in a fixed order, numbered by field."""
-    import jax
-
-    out = {}
-    for field in TrainState._fields:
-        for i, leaf in enumerate(jax.tree.leaves(getattr(state, field))):
-            out[f"{field}/{i}"] = np.asarray(leaf)
-    return out
-
-
-def _unflatten(like: TrainState, arrays: dict[str, np.ndarray], where: str) -> TrainState:
-    """A TrainState shaped like ``like`` from a checkpoint's arrays, or a clear error."""
-    import jax
-    import jax.numpy as jnp
-
-    fields = {}
-    for field in TrainState._fields:
-        leaves, treedef = jax.tree.flatten(getattr(like, field))
-        saved = [arrays.get(f"state/{field}/{i}") for i in range(len(leaves))]
-        extra = f"state/{field}/{len(leaves)}" in arrays
-        for i, (a, b) in enumerate(zip(leaves, saved)):
-            if b is None or extra or np.shape(a) != b.shape or np.asarray(a).dtype != b.dtype:
-                got = "nothing" if b is None else f"{b.dtype}{list(b.shape)}"
-                raise ValueError(
-                    f"resume: {where} does not fit this fit's {field.replace('_', ' ')} "
-                    f"(leaf {i}: expected {np.asarray(a).dtype}{list(np.shape(a))}, got {got}); "
-                    "a different model, data width, optimizer or dtype"
-                )
-        fields[field] = jax.tree.unflatten(treedef, [jnp.asarray(b) for b in saved])
-    return TrainState(**fields)
-
-
 def prepare(
     model: Any,
     train: Any,
@@ -352,38 +278,84 @@ def prepare(
     from .._engine.plan import plan_optimizer, resolve_optimizer
     from ..data import align
 
-    model = _model(model, params)
-    data = _dataset(train, "train", model)
+    model = model_of(model, params)
+    data = dataset(train, "train", model)
     val = None if validation is None else align(validation, data.task, data.classes, "validation")
-    _check_validation(data, val)
-    dtype = _dtype(dtype)
+    check_validation(data, val)
+    dtype = dtype_of(dtype)
     epochs = check_int(epochs, "epochs", 1)
-    batch_size = _batch_size(batch_size, len(data))
+    batch_size = batch_size_of(batch_size, len(data))
     if early_stopping is not None:
         early_stopping = check_int(early_stopping, "early_stopping", 1)
         if val is None:
             raise ValueError("early_stopping needs validation= data to watch")
+    limits = (
+        check_tol(gtol, "gtol") if batch_size is None else 0.0,  # full batch only
+        check_real(min_delta, "min_delta", low=0),
+        check_real(diverge_factor, "diverge_factor", low=0, low_open=True),
+    )
     saved = ckpt.load(resume) if resume is not None else None
-    _check_checkpoint(checkpoint, resume)
-    seed = _seed(seed, saved)
+    check_checkpoint(checkpoint, resume)
+    seed = seed_of(seed, saved)
     if model.kind != "custom":
         model = model.for_data(data.task, data.n_classes)
     p0 = model.init(data.n_features, seed, dtype) if model.kind != "custom" else params
     if params is not None:
-        _check_params(params, p0, model)
+        check_params(params, p0, model)
         p0 = params
     p0 = jax.tree.map(lambda l: jnp.asarray(l, dtype), p0)
-    arrays = _device_data(data, val, dtype)
+    arrays = device_data(data, val, dtype)
     optimizer = resolve_optimizer(optimizer if optimizer is not None else "adam")
 
     def full_loss(p: Any) -> Any:
         return model.loss(p, arrays[0], arrays[1])
 
     optimizer, make, numbers, choice = plan_optimizer(optimizer, full_loss, p0, ())
-    n = len(data)
+    f = lambda v: jnp.asarray(v, dtype)  # noqa: E731
+    nums = Numbers(
+        # on the device once (weakly typed still): no transfer at each call
+        optimizer=jax.device_put(numbers),
+        l2=f(model.l2),
+        gtol=f(limits[0]),
+        min_delta=f(limits[1]),
+        patience=jnp.int32(early_stopping or 0),
+        max_epochs=jnp.int32(epochs),
+        diverge_factor=f(limits[2]),
+        seed=jnp.uint32(seed),
+    )
+    setup = Setup(
+        model=model,
+        shape=_shape(model, make, len(data), val, batch_size, early_stopping, record_params),
+        nums=nums,
+        data=arrays,
+        init_params=p0,
+        start=None,
+        checkpoint=checkpoint if checkpoint is not None else resume,
+        header=_header(model, data, val, batch_size, dtype, seed, optimizer),
+        classes=data.classes,
+        learning_rate=choice,
+        seed=seed,
+        batch_size=batch_size,
+        n_features=data.n_features,
+    )
+    if saved is not None:
+        setup.start = resumed(setup, saved, resume)
+    return setup
+
+
+def _shape(
+    model: Any,
+    make: Any,
+    n: int,
+    val: Any,
+    batch_size: int | None,
+    early_stopping: int | None,
+    record_params: Any,
+) -> Shape:
+    """What fixes the training program's shapes (its cache key)."""
     bs = n if batch_size is None else batch_size
     full, last = batches(n, bs)
-    shape = Shape(
+    return Shape(
         model=model.spec,
         make_optimizer=make,
         n_train=n,
@@ -395,157 +367,20 @@ def prepare(
         record_params=bool(record_params),
         penalized=model.l2 > 0,
     )
-    f = lambda v: jnp.asarray(v, dtype)  # noqa: E731
-    nums = Numbers(
-        # on the device once (weakly typed still): no transfer at each call
-        optimizer=jax.device_put(numbers),
-        l2=f(model.l2),
-        gtol=f(check_tol(gtol, "gtol") if batch_size is None else 0.0),
-        min_delta=f(check_real(min_delta, "min_delta", low=0)),
-        patience=jnp.int32(early_stopping or 0),
-        max_epochs=jnp.int32(epochs),
-        diverge_factor=f(check_real(diverge_factor, "diverge_factor", low=0, low_open=True)),
-        seed=jnp.uint32(seed),
-    )
+
+
+def _header(
+    model: Any, data: Any, val: Any, batch_size: Any, dtype: Any, seed: int, optimizer: Any
+) -> dict:
+    """What a checkpoint says about the fit that wrote it (a resumed fit must match)."""
     factory = getattr(optimizer, "descend_factory", None)
-    header = {
+    return {
         "model": repr(model),
         "n_features": data.n_features,
-        "n_train": n,
+        "n_train": len(data),
         "batch_size": batch_size,
         "dtype": dtype.name,
         "seed": seed,
         "optimizer": getattr(factory, "__name__", type(optimizer).__name__),
-        "validation": _fingerprint(val),
+        "validation": fingerprint(val),
     }
-    setup = Setup(
-        model=model,
-        shape=shape,
-        nums=nums,
-        data=arrays,
-        init_params=p0,
-        start=None,
-        checkpoint=checkpoint if checkpoint is not None else resume,
-        header=header,
-        classes=data.classes,
-        learning_rate=choice,
-        seed=seed,
-        batch_size=batch_size,
-        n_features=data.n_features,
-    )
-    if saved is not None:
-        setup.start = _resumed(setup, saved, resume)
-    return setup
-
-
-def _check_checkpoint(checkpoint: Any, resume: Any) -> None:
-    """A new fit does not write over another fit's checkpoint (its work would be lost)."""
-    if checkpoint is None:
-        return
-    target = ckpt.path_of(checkpoint)
-    if target.exists() and (resume is None or ckpt.path_of(resume).resolve() != target.resolve()):
-        raise ValueError(
-            f"checkpoint: {target} holds another fit's checkpoint; continue it with "
-            f"resume={str(checkpoint)!r}, or choose another folder"
-        )
-
-
-def _check_params(params: Any, like: Any, model: Any) -> None:
-    """``params`` laid out as the model's (same tree, same shapes), or a clear error."""
-    import jax
-
-    if model.kind == "custom":
-        return
-    want = jax.tree.map(np.shape, like)
-    try:
-        got = jax.tree.map(np.shape, params)
-    except Exception:  # noqa: BLE001 - not a pytree of arrays
-        got = None
-    if jax.tree.structure(got) != jax.tree.structure(want) or got != want:
-        raise ValueError(f"params must be laid out as {model!r}'s: shapes {want}, got {got}")
-
-
-def _fingerprint(val: Any) -> str | None:
-    """The validation set's identity (rows and a hash of its numbers): early stopping
-    compares losses across epochs, so a resumed fit must watch the same set."""
-    import hashlib
-
-    if val is None:
-        return None
-    digest = hashlib.sha256(np.ascontiguousarray(val.X).tobytes())
-    digest.update(np.ascontiguousarray(val.y).tobytes())
-    return f"{len(val)} rows, sha256 {digest.hexdigest()[:16]}"
-
-
-def _check_validation(data: Any, val: Any) -> None:
-    if val is None:
-        return
-    if val.n_features != data.n_features:
-        raise ValueError(f"validation has {val.n_features} features, train has {data.n_features}")
-    if len(val) == 0:
-        raise ValueError("validation has no rows")
-
-
-def _batch_size(batch_size: Any, n: int) -> int | None:
-    if batch_size is None:
-        return None
-    batch_size = check_int(batch_size, "batch_size", 1)
-    if batch_size > n:
-        raise ValueError(
-            f"batch_size must be at most the number of training rows ({n}), "
-            f"got {batch_size}; batch_size=None trains on all rows at once"
-        )
-    return batch_size
-
-
-def _seed(seed: Any, saved: tuple | None) -> int:
-    """The seed: the checkpoint's when resuming (a different one is refused), else 0."""
-    saved_seed = None if saved is None else saved[0].get("seed")
-    if saved is not None and seed is not None and seed != saved_seed:
-        raise ValueError(f"seed={seed} differs from the checkpoint's seed {saved_seed}")
-    seed = check_int(seed if seed is not None else (saved_seed or 0), "seed", 0)
-    if seed >= 2**32:
-        raise ValueError(f"seed must be below 2**32, got {seed}")
-    return seed
-
-
-def _device_data(data: Any, val: Any, dtype: Any) -> tuple:
-    """(X, y, X_val, y_val) on the device; an empty validation set when there is none.
-
-    Each Dataset keeps its device copy (per dtype), so fitting the same data again
-    copies nothing (200,000 x 100 rows: about 80 ms a call otherwise)."""
-    if val is None:
-        from ..data import Dataset
-
-        val = Dataset(np.zeros((0, data.n_features)), data.y[:0], data.task, data.classes)
-    return (*data.on_device(dtype), *val.on_device(dtype))
-
-
-def _resumed(setup: Setup, saved: tuple, where: Any) -> tuple:
-    """(TrainState, history) from a checkpoint, refused if it belongs to another fit."""
-    import jax.numpy as jnp
-
-    header, arrays = saved
-    where = ckpt.path_of(where)
-    for key in ("model", "n_features", "n_train", "batch_size", "dtype", "optimizer", "validation"):
-        if header.get(key) != setup.header[key]:
-            raise ValueError(
-                f"resume: {where} was written for {key} = {header.get(key)!r}; "
-                f"this fit has {setup.header[key]!r}"
-            )
-    init, _ = programs(setup.model, setup.shape)
-    like = init(setup.init_params, setup.data, setup.nums, 0)
-    state = _unflatten(like, arrays, str(where))
-    if int(state.step) > int(setup.nums.max_epochs):
-        raise ValueError(
-            f"resume: {where} is at epoch {int(state.step)}; epochs={int(setup.nums.max_epochs)} "
-            "must be at least that (epochs counts the earlier ones)"
-        )
-    state = state._replace(status=jnp.int32(_resumed_status(setup, state)))
-    history = {k[len("history/") :]: v for k, v in arrays.items() if k.startswith("history/")}
-    missing = [k for k in setup.history_arrays(()) if k not in history]
-    if missing:
-        if setup.shape.record_params and any(k.startswith("params/") for k in missing):
-            raise ValueError(f"resume: {where} was written without record_params=True")
-        raise ValueError(f"resume: {where} lacks the history {', '.join(missing)}")
-    return state, history
