@@ -292,3 +292,20 @@ def test_bad_csv_target_names_the_columns(
     assert rc == 2 and out == ""
     assert err.startswith("descend: error: ") and len(err.splitlines()) == 1
     assert "no column 'prize'" in err and "'price'" in err
+
+
+def test_boundary_pictures_for_two_features(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    png, gif = tmp_path / "b.png", tmp_path / "b.gif"
+    ok(capsys, "moons", "--model", "mlp:8", "--lr", "0.01", "--epochs", "6", "--boundary", str(png))
+    check_png(png)
+    out = ok(
+        capsys, "moons", "--model", "mlp:8", "--lr", "0.01", "--epochs", "6", "--boundary", str(gif)
+    )
+    assert f"wrote {gif}" in out
+    assert Image.open(gif).n_frames == 7  # the start, then each epoch's end
+    code, _, err = run(capsys, "iris", "--boundary", str(png))
+    assert code == 2 and "two features" in err and err.count("\n") == 1

@@ -356,6 +356,12 @@ def want_progress(flag: bool | None) -> bool:
     help="Draw the learning curves (losses and the validation metric by epoch).",
 )
 @click.option(
+    "--boundary",
+    metavar="OUT.png|OUT.gif",
+    help="For two features and classes (moons, circles): the decision boundary over the "
+    "data, or (.gif) an animation of it over the epochs.",
+)
+@click.option(
     "--json",
     "json_path",
     metavar="OUT.json",
@@ -385,6 +391,7 @@ def fit(
     checkpoint: str | None,
     resume: str | None,
     plot: str | None,
+    boundary: str | None,
     json_path: str | None,
     float64: bool,
     progress: bool | None,
@@ -403,11 +410,15 @@ def fit(
       descend fit digits --model mlp:64 --lr 1e-3 --epochs 100 --plot curves.png
       descend fit prices.csv --target price --model linear --json fit.json
       descend fit line --optimizer gd --lr auto --batch-size full
+      descend fit moons --model mlp:16 --lr 0.01 --epochs 60 --boundary moons.gif
       descend fit iris --epochs 50 --checkpoint run1
       descend fit iris --epochs 100 --resume run1
     """
     # Everything the user typed, checked before any data is read.
     check_output(plot, "--plot", ".png")
+    if boundary is not None and not boundary.lower().endswith((".png", ".gif")):
+        raise InputError(f"--boundary must name a .png or .gif file, got {boundary!r}")
+    check_output(boundary, "--boundary", None)
     check_output(json_path, "--json", None)
     spec = parse_model(model_spec)
     linear_model = spec is None or spec[0] != "mlp"  # the defaults are linear models
@@ -430,6 +441,11 @@ def fit(
     seed = seed if seed is not None else int((header or {}).get("seed") or 0)
 
     data = load_data(data_source, target, task)
+    if boundary is not None and not (data.is_classification and data.n_features == 2):
+        raise InputError(
+            f"--boundary draws two features and classes; {data.name} has "
+            f"{data.n_features} features" + ("" if data.is_classification else " and no classes")
+        )
     model, how = make_model(spec, data, l2, activation)
     (train, valid, tst), note = split_data(data, val, test, seed)
     if early_stopping is not None and valid is None:
@@ -480,6 +496,7 @@ def fit(
         checkpoint=checkpoint,
         resume=resume,
         progress=want_progress(progress),
+        record_params=bool(boundary and boundary.lower().endswith(".gif")),
     )
     elapsed = time.perf_counter() - t0
     summary = summarize(result, {"train": train, "validation": valid, "test": tst})
@@ -517,6 +534,17 @@ def fit(
         pl.save(fig, plot)
         plt.close(fig)
         con.print(f"wrote {plot}")
+    if boundary:
+        import matplotlib.pyplot as plt
+
+        pl = load_plot()
+        if boundary.lower().endswith(".gif"):
+            pl.animate_boundary(result, train, boundary)
+        else:
+            fig = pl.decision_boundary(result, train)
+            pl.save(fig, boundary)
+            plt.close(fig)
+        con.print(f"wrote {boundary}")
     return EXIT_INTERRUPTED if result.status.value == "interrupted" else 0
 
 
