@@ -1,4 +1,4 @@
-"""The ``descend`` command line: run, compare, sweep, landscape, fit, demo, functions.
+"""The ``descend`` command line: run, compare, sweep, landscape, fit, demo, functions, explore.
 
 ``main()`` is the console script. Errors in what the user typed end as one line on
 stderr, ``descend: error: ...``, with exit status 2 (set ``DESCEND_DEBUG=1`` to see the
@@ -13,7 +13,10 @@ import sys
 
 import click
 
-from . import fit_command  # noqa: F401  (registers 'descend fit')
+from . import (
+    explore_command,  # noqa: F401  (registers 'descend explore')
+    fit_command,  # noqa: F401  (registers 'descend fit')
+)
 from .commands import EXIT_INTERRUPTED, cli
 from .inputs import InputError
 
