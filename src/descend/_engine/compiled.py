@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -17,14 +18,26 @@ from .stepwise import mapped, run_chunk, run_chunk_batched
 __all__ = ["compiled", "quick"]
 
 
-@functools.cache
+_MADE = threading.Lock()
+
+
 def compiled(
     batched: bool, hyper_batched: bool, quick: bool = False
 ) -> tuple[Callable, Callable, Callable]:
     """jit-compiled init, chunk and init-then-chunk (for batches, over the runs); cached on cfg.
 
-    ``quick``: compiled with the options of small single runs (see :func:`quick`).
+    ``quick``: compiled with the options of small single runs (see :func:`quick`). Made
+    once per process under a lock: two threads' first runs must share the jitted
+    functions (and so their compiled programs), not each make their own.
     """
+    with _MADE:
+        return _compiled(batched, hyper_batched, quick)
+
+
+@functools.cache
+def _compiled(
+    batched: bool, hyper_batched: bool, quick: bool = False
+) -> tuple[Callable, Callable, Callable]:
     import jax
 
     enable_compilation_cache()
