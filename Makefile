@@ -24,6 +24,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/engine.py
 	$(BIN)/python benchmarks/fit.py
+	$(BIN)/python benchmarks/explore.py
 
 # The suite against the newest releases pyproject.toml allows (no constraints), in a
 # venv of its own, so that a new jax or optax that breaks descend is seen first here.
