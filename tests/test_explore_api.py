@@ -444,3 +444,28 @@ def test_non_finite_numbers_travel_as_null_over_http(client):
     assert "NaN" not in text and "Infinity" not in text
     assert json.loads(text)["f"][0][0] is None
     assert not math.isnan(json.loads(text)["fmin"])
+
+
+def test_compiled_programs_are_cleared_after_many_formulas(monkeypatch):
+    """Memory stays bounded: once as many formulas as the LRU holds have been dropped,
+    the next request that compiles clears every compiled program first."""
+    import jax
+
+    from descend.explore import cache
+
+    monkeypatch.setattr(cache, "FORMULA_CACHE_SIZE", 2)
+    monkeypatch.setattr(cache, "_EVICTED", 0)
+    cleared = []
+    monkeypatch.setattr(jax, "clear_caches", lambda: cleared.append(True))
+    for k in range(5):  # 5 formulas through an LRU of 2: 3 dropped
+        api.landscape({"formula": f"x**2 + {k + 2}*y**2", "grid": 8})
+    assert cleared  # cleared once 2 were dropped
+    body = {"formula": "x**2 + 9*y**2", "start": [1.0, 1.0], "optimizers": ["gd"]}
+    assert api.run(body)["runs"][0]["status"] == "gtol"  # everything compiles again
+
+
+def test_a_huge_integer_is_a_bad_number_not_an_error():
+    big = int("1" + "0" * 400)
+    with pytest.raises(api.ApiError) as e:
+        api.run({"function": "booth", "start": [big, 1], "optimizers": ["gd"]})
+    assert e.value.status == 400 and "finite" in str(e.value.body())

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["largest_algebraic_eigenvalue", "curvatures", "curvatures_batched"]
+__all__ = ["largest_algebraic_eigenvalue", "curvatures", "curvatures_batched", "hessians_at"]
 
 
 def _hvp(objective: Any, x: Any, args: tuple) -> tuple[Callable[[Any], Any], Any]:
@@ -88,6 +88,26 @@ def _hessian_compiled() -> Callable[..., Any]:
         return jax.jacfwd(_flat_grad(objective, unravel, args))(flat)
 
     return jax.jit(hessian, static_argnums=0, compiler_options=compiler_options(True))
+
+
+def hessians_at(objective: Any, xs: Any) -> Any:
+    """The Hessian of ``objective`` (a hashable JAX-differentiable function of a vector)
+    at each row of ``xs``, in one compiled call."""
+    import jax.numpy as jnp
+
+    return _hessians_compiled()(objective, jnp.asarray(xs))
+
+
+@functools.cache
+def _hessians_compiled() -> Callable[..., Any]:
+    import jax
+
+    from ._env import compiler_options
+
+    def hessians(objective: Any, xs: Any) -> Any:
+        return jax.vmap(jax.hessian(lambda x: objective(x)))(xs)
+
+    return jax.jit(hessians, static_argnums=0, compiler_options=compiler_options(True))
 
 
 def _flat_grad(objective: Any, unravel: Callable[[Any], Any], args: tuple) -> Any:

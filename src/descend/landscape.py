@@ -104,24 +104,48 @@ def _group(points: np.ndarray, values: np.ndarray, ok: np.ndarray, tol: float) -
     """Greedy clustering: lowest f first, each point joins the first centre within tol."""
     labels = np.full(len(points), -1)
     centres: list[int] = []
+    at = np.empty_like(points)  # the centres' points, the first len(centres) rows
     for i in np.argsort(np.where(ok, values, np.inf), kind="stable"):
         if not ok[i]:
             continue
-        for c, j in enumerate(centres):
-            if np.linalg.norm(points[i] - points[j]) <= tol:
-                labels[i] = c
-                break
+        near = np.flatnonzero(np.linalg.norm(at[: len(centres)] - points[i], axis=1) <= tol)
+        if near.size:
+            labels[i] = near[0]
         else:
             labels[i] = len(centres)
+            at[len(centres)] = points[i]
             centres.append(int(i))
     return labels, centres
+
+
+def _eigenvalues(fun: Any, xs: np.ndarray) -> np.ndarray:
+    """The Hessian's eigenvalues at each row of ``xs``: one compiled call for them all
+    (rows padded to a power of two, so a new count rarely compiles), else one at a time
+    (a function JAX cannot differentiate or hash)."""
+    from .calculus import hessian
+
+    try:
+        from .curvature import hessians_at
+
+        n = len(xs)
+        padded = np.concatenate([xs, np.repeat(xs[:1], (1 << max(n - 1, 0).bit_length()) - n, 0)])
+        hs = np.asarray(hessians_at(fun, padded), np.float64)[:n]
+    except Exception:  # noqa: BLE001 - e.g. a numpy function: the slow, general path
+        hess = hessian(fun)
+        hs = np.stack([np.asarray(hess(x), np.float64) for x in xs])
+    hs = np.where(np.isfinite(hs), hs, np.nan)
+    out = np.full(hs.shape[:2], np.nan)
+    good = np.all(np.isfinite(hs), axis=(1, 2))
+    if good.any():
+        h = hs[good]
+        out[good] = np.linalg.eigvalsh((h + np.swapaxes(h, 1, 2)) / 2)
+    return out
 
 
 def _end_points(
     fun: Any, starts: np.ndarray, optimizer: Any, tol: float | None, scale: float, **options: Any
 ) -> tuple:
     from ._batch import minimize_batch
-    from .calculus import hessian
 
     options.setdefault("gtol", 1e-8)
     options.setdefault("max_steps", 20_000)
@@ -130,10 +154,10 @@ def _end_points(
     ok = np.asarray(batch.success) & np.all(np.isfinite(x), axis=1)
     tol = tol if tol is not None else 1e-3 * scale
     labels, centres = _group(x, np.asarray(batch.fun), ok, tol)
-    hess = hessian(fun)
+    eigs = _eigenvalues(fun, x[centres]) if centres else np.zeros((0, x.shape[1]))
     minima = []
     for c, j in enumerate(centres):
-        eig = np.linalg.eigvalsh(np.asarray(hess(x[j]), np.float64))
+        eig = eigs[c]
         minima.append(
             FoundMinimum(
                 x=x[j],

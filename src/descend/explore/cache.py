@@ -90,6 +90,7 @@ class CompileGate:
                 if not background:
                     self._waiting -= 1
         try:
+            _forget_if_due()  # only here: no other request is compiling
             yield
         finally:
             with self._cond:
@@ -194,9 +195,38 @@ def entry_for_formula(text: str, make: Callable[[str], Any]) -> Entry:
             entry = _FORMULAS[text] = Entry(f"formula:{text}", fun)
             while len(_FORMULAS) > FORMULA_CACHE_SIZE:
                 _FORMULAS.popitem(last=False)
+                global _EVICTED
+                _EVICTED += 1
         else:
             _FORMULAS.move_to_end(text)
         return entry
+
+
+# Formulas dropped from the LRU since the compiled programs were last cleared. JAX and
+# descend keep every program compiled for a dropped formula (JAX's caches hold
+# thousands); once as many formulas as the LRU holds have gone, the next request that
+# compiles first clears them all (built-ins and kept formulas compile again on use),
+# so memory stays bounded however many formulas are typed.
+_EVICTED = 0
+RESET_HOOKS: list[Callable[[], None]] = []  # more to reset with the programs (api.py)
+
+
+def _forget_if_due() -> None:
+    global _EVICTED
+    with _TABLE_LOCK:
+        if _EVICTED < FORMULA_CACHE_SIZE:
+            return
+        _EVICTED = 0
+        entries = [*_BUILTINS.values(), *_FORMULAS.values()]
+    import jax
+
+    jax.clear_caches()
+    for entry in entries:
+        with entry._lock:
+            entry._warm.clear()
+            entry._helpers.clear()
+    for hook in RESET_HOOKS:
+        hook()
 
 
 def formula_cache_size() -> int:
