@@ -38,6 +38,7 @@ def fit(
     progress: bool = False,
     diverge_factor: float = 1e8,
     record_params: bool = False,
+    devices: int | None = None,
 ) -> FitResult:
     """Train ``model`` on ``train`` by gradient descent on its loss.
 
@@ -73,6 +74,16 @@ def fit(
         factor times ``max(|loss at the start|, 1)``.
       record_params: keep the parameters after every step in ``history.params`` (for
         pictures of the path of a small model; memory grows with steps x parameters).
+      devices: how many local devices (``jax.local_devices()``, the first ones) share
+        the work, data parallel: each mini-batch's rows are split over them, the data,
+        parameters and optimizer state are whole on each, and the gradient is summed
+        across them (the same mean as on one device, up to the order of the sum).
+        Default: all local devices; a resumed fit: the count it was written with (a
+        fit continues exactly only on its own count; another is refused). With more
+        than one, ``batch_size`` must be a multiple of the count (no padding: an error
+        names the nearest sizes that fit); a leftover last batch, or a full batch, that
+        does not divide is computed whole on every device. ``devices=1`` adds no
+        sharding at all.
     """
     import jax
 
@@ -96,6 +107,7 @@ def fit(
         resume=resume,
         diverge_factor=diverge_factor,
         record_params=record_params,
+        devices=devices,
     )
     program = _driver.Program(
         init=None, chunk=setup.chunk, start=None, key=setup.key, size=setup.cost

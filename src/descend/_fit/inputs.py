@@ -16,6 +16,7 @@ __all__ = [
     "check_validation",
     "dataset",
     "device_data",
+    "devices_of",
     "dtype_of",
     "fingerprint",
     "model_of",
@@ -134,8 +135,44 @@ def seed_of(seed: Any, saved: tuple | None) -> int:
     return seed
 
 
-def device_data(data: Any, val: Any, dtype: Any) -> tuple:
+def devices_of(devices: Any, batch_size: int | None, n: int, saved: tuple | None) -> int:
+    """How many local devices split each mini-batch: all of them by default, a resumed
+    fit's own count (another count would not continue it exactly: it is refused).
+    A batch size that does not divide by the count is refused, naming sizes that do."""
+    import jax
+
+    available = jax.local_device_count()
+    written = None if saved is None else int(saved[0].get("devices", 1))
+    if devices is not None:
+        devices = check_int(devices, "devices", 1)
+    if written is not None and devices not in (None, written):
+        raise ValueError(
+            f"resume: the checkpoint was written on {written} device(s), this fit asks for "
+            f"devices={devices}; a fit continues exactly only on its own device count "
+            f"(devices={written}, or leave devices unset)"
+        )
+    if written is not None and written > available:
+        raise ValueError(
+            f"resume: the checkpoint was written on {written} devices, this process has "
+            f"{available}; a fit continues exactly only on its own device count"
+        )
+    devices = devices or written or available
+    if devices > available:
+        raise ValueError(f"devices must be at most the {available} local device(s), got {devices}")
+    if batch_size is not None and batch_size % devices:
+        low = batch_size - batch_size % devices
+        sizes = [str(v) for v in (low, low + devices) if 1 <= v <= n]
+        hint = f" (e.g. {' or '.join(sizes)})" if sizes else ""
+        raise ValueError(
+            f"batch_size must be a multiple of the {devices} devices each batch is split "
+            f"over{hint}, got {batch_size}; or devices=1, or batch_size=None"
+        )
+    return devices
+
+
+def device_data(data: Any, val: Any, dtype: Any, devices: int = 1) -> tuple:
     """(X, y, X_val, y_val) on the device; an empty validation set when there is none.
+    On several devices, whole on each (the program splits each batch's rows).
 
     Each Dataset keeps its device copy (per dtype), so fitting the same data again
     copies nothing (200,000 x 100 rows: about 80 ms a call otherwise)."""
@@ -143,4 +180,11 @@ def device_data(data: Any, val: Any, dtype: Any) -> tuple:
         from ..data import Dataset
 
         val = Dataset(np.zeros((0, data.n_features)), data.y[:0], data.task, data.classes)
-    return (*data.on_device(dtype), *val.on_device(dtype))
+    arrays = (*data.on_device(dtype), *val.on_device(dtype))
+    if devices > 1:
+        import jax
+
+        from .program import replicated
+
+        arrays = jax.device_put(arrays, replicated(devices))
+    return arrays

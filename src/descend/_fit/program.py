@@ -6,6 +6,15 @@ permutation drawn from ``(seed, epoch)``, then a last, smaller batch if the batc
 does not divide the data. Everything that is a number (the optimizer's, ``l2``, the
 seed, the epoch limit, patience, tolerances) is an input, so a new number compiles
 nothing; the program is cached on what fixes its shapes.
+
+On several local devices (``Shape.devices > 1``) the program is data parallel over a
+1-D mesh (axis ``"batch"``): the data, parameters and optimizer state are whole on
+every device, each mini-batch's rows are split over the devices (a constraint on the
+gathered rows), and XLA's SPMD partitioner sums the gradient across them (an
+all-reduce: the same mean as on one device, up to the order of the sum). A batch whose
+rows do not divide by the device count (the leftover one, or the whole set when full
+batch) is computed whole on every device: the same numbers everywhere. On one device
+the program carries no sharding at all.
 """
 
 from __future__ import annotations
@@ -15,11 +24,13 @@ import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from .. import stopping
 from .._engine.state import tree_sq
 from ..stopping import Status
 
-__all__ = ["Shape", "Numbers", "TrainState", "Records", "programs", "capacity"]
+__all__ = ["Shape", "Numbers", "TrainState", "Records", "programs", "capacity", "replicated"]
 
 RUNNING = stopping.RUNNING
 CODE = {s: stopping.CODES[s] for s in Status}
@@ -38,6 +49,7 @@ class Shape(NamedTuple):
     capacity: int  # epochs one call can run (records buffer)
     record_params: bool = False  # the parameters after every step (small models: paths)
     penalized: bool = True  # l2 > 0 (its value is data; without it no penalty is traced)
+    devices: int = 1  # the first local devices each batch is split over (1: no sharding)
 
 
 class Numbers(NamedTuple):
@@ -91,6 +103,42 @@ def batches(n: int, batch_size: int) -> tuple[int, int]:
     return n // batch_size, n % batch_size
 
 
+def mesh(devices: int) -> Any:
+    """The 1-D mesh (axis ``"batch"``) of the first ``devices`` local devices."""
+    import jax
+    from jax.sharding import Mesh
+
+    return Mesh(np.array(jax.local_devices()[:devices]), ("batch",))
+
+
+def replicated(devices: int) -> Any:
+    """Whole on each of the first ``devices`` local devices."""
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    return NamedSharding(mesh(devices), PartitionSpec())
+
+
+def _split(shape: Shape, tree: Any, rows: int) -> Any:
+    """``tree``'s arrays split by rows over the devices when ``rows`` divides by their
+    count, else whole on each; untouched on one device."""
+    if shape.devices == 1:
+        return tree
+    from jax.lax import with_sharding_constraint
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    spec = PartitionSpec("batch") if rows % shape.devices == 0 else PartitionSpec()
+    return with_sharding_constraint(tree, NamedSharding(mesh(shape.devices), spec))
+
+
+def _whole(shape: Shape, tree: Any) -> Any:
+    """``tree`` whole on every device (parameters, optimizer state); untouched on one."""
+    if shape.devices == 1:
+        return tree
+    from jax.lax import with_sharding_constraint
+
+    return with_sharding_constraint(tree, replicated(shape.devices))
+
+
 def _finite(tree: Any) -> Any:
     import jax
     import jax.numpy as jnp
@@ -113,15 +161,16 @@ def _epoch(model: Any, shape: Shape, data: tuple, nums: Numbers, s: TrainState) 
 
     def step(carry: tuple, rows: Any) -> tuple:
         p, o = carry
-        value, g = jax.value_and_grad(loss)(p, X[rows], y[rows])
+        Xb, yb = _split(shape, (X[rows], y[rows]), rows.shape[0])
+        value, g = jax.value_and_grad(loss)(p, Xb, yb)
         updates, o = opt.update(g, o, p)
-        p = optax.apply_updates(p, updates)
+        p, o = _whole(shape, (optax.apply_updates(p, updates), o))
         return (p, o), (value, p if shape.record_params else None)
 
     gn = jnp.asarray(jnp.nan, dtype)
     stop_g = jnp.bool_(False)
     if shape.full_batch:
-        value, g = jax.value_and_grad(loss)(s.params, X, y)
+        value, g = jax.value_and_grad(loss)(s.params, *_split(shape, (X, y), shape.n_train))
         gn = jnp.sqrt(tree_sq(g)).astype(dtype)
         stop_g = gn <= nums.gtol
         updates, o = opt.update(g, s.opt_state, s.params)
@@ -282,9 +331,13 @@ def programs(model: Any, shape: Shape) -> tuple[Callable[..., Any], Callable[...
     if key in _PROGRAMS:
         _PROGRAMS.move_to_end(key)
         return _PROGRAMS[key]
+    jit = jax.jit
+    if shape.devices > 1:  # every input and output whole on each device of the mesh
+        whole = replicated(shape.devices)
+        jit = functools.partial(jax.jit, in_shardings=whole, out_shardings=whole)
     made = (
-        jax.jit(functools.partial(_init, model, shape)),
-        jax.jit(functools.partial(_run, model, shape)),
+        jit(functools.partial(_init, model, shape)),
+        jit(functools.partial(_run, model, shape)),
     )
     _PROGRAMS[key] = made
     if len(_PROGRAMS) > _MAX_PROGRAMS:

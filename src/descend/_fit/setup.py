@@ -18,12 +18,13 @@ from .inputs import (
     check_validation,
     dataset,
     device_data,
+    devices_of,
     dtype_of,
     fingerprint,
     model_of,
     seed_of,
 )
-from .program import Numbers, Records, Shape, TrainState, batches, capacity, programs
+from .program import Numbers, Records, Shape, TrainState, batches, capacity, programs, replicated
 from .result import FitHistory, FitResult
 from .resume import flatten, resumed
 
@@ -270,6 +271,7 @@ def prepare(
     resume: Any,
     diverge_factor: Any,
     record_params: Any = False,
+    devices: Any = None,
 ) -> Setup:
     """Check every input (naming the argument), then build the fit's :class:`Setup`."""
     import jax
@@ -297,6 +299,7 @@ def prepare(
     saved = ckpt.load(resume) if resume is not None else None
     check_checkpoint(checkpoint, resume)
     seed = seed_of(seed, saved)
+    devices = devices_of(devices, batch_size, len(data), saved)
     if model.kind != "custom":
         model = model.for_data(data.task, data.n_classes)
     p0 = model.init(data.n_features, seed, dtype) if model.kind != "custom" else params
@@ -304,34 +307,27 @@ def prepare(
         check_params(params, p0, model)
         p0 = params
     p0 = jax.tree.map(lambda l: jnp.asarray(l, dtype), p0)
-    arrays = device_data(data, val, dtype)
+    arrays = device_data(data, val, dtype, devices)
     optimizer = resolve_optimizer(optimizer if optimizer is not None else "adam")
 
     def full_loss(p: Any) -> Any:
         return model.loss(p, arrays[0], arrays[1])
 
     optimizer, make, numbers, choice = plan_optimizer(optimizer, full_loss, p0, ())
-    f = lambda v: jnp.asarray(v, dtype)  # noqa: E731
-    nums = Numbers(
-        # on the device once (weakly typed still): no transfer at each call
-        optimizer=jax.device_put(numbers),
-        l2=f(model.l2),
-        gtol=f(limits[0]),
-        min_delta=f(limits[1]),
-        patience=jnp.int32(early_stopping or 0),
-        max_epochs=jnp.int32(epochs),
-        diverge_factor=f(limits[2]),
-        seed=jnp.uint32(seed),
-    )
+    nums = _numbers(numbers, model.l2, limits, early_stopping, epochs, seed, dtype)
+    if devices > 1:  # whole on every device, once (not at each call)
+        nums, p0 = jax.device_put((nums, p0), replicated(devices))
     setup = Setup(
         model=model,
-        shape=_shape(model, make, len(data), val, batch_size, early_stopping, record_params),
+        shape=_shape(
+            model, make, len(data), val, batch_size, early_stopping, record_params, devices
+        ),
         nums=nums,
         data=arrays,
         init_params=p0,
         start=None,
         checkpoint=checkpoint if checkpoint is not None else resume,
-        header=_header(model, data, val, batch_size, dtype, seed, optimizer),
+        header=_header(model, data, val, batch_size, dtype, seed, optimizer, devices),
         classes=data.classes,
         learning_rate=choice,
         seed=seed,
@@ -343,6 +339,33 @@ def prepare(
     return setup
 
 
+def _numbers(
+    optimizer: Any,
+    l2: Any,
+    limits: tuple,
+    early_stopping: int | None,
+    epochs: int,
+    seed: int,
+    dtype: Any,
+) -> Numbers:
+    """The fit's numbers, on the device once (weakly typed still): no transfer at each
+    call. ``limits``: (gtol, min_delta, diverge_factor)."""
+    import jax
+    import jax.numpy as jnp
+
+    f = lambda v: jnp.asarray(v, dtype)  # noqa: E731
+    return Numbers(
+        optimizer=jax.device_put(optimizer),
+        l2=f(l2),
+        gtol=f(limits[0]),
+        min_delta=f(limits[1]),
+        patience=jnp.int32(early_stopping or 0),
+        max_epochs=jnp.int32(epochs),
+        diverge_factor=f(limits[2]),
+        seed=jnp.uint32(seed),
+    )
+
+
 def _shape(
     model: Any,
     make: Any,
@@ -351,6 +374,7 @@ def _shape(
     batch_size: int | None,
     early_stopping: int | None,
     record_params: Any,
+    devices: int = 1,
 ) -> Shape:
     """What fixes the training program's shapes (its cache key)."""
     bs = n if batch_size is None else batch_size
@@ -366,11 +390,19 @@ def _shape(
         capacity=capacity(1 if batch_size is None else full + (1 if last else 0)),
         record_params=bool(record_params),
         penalized=model.l2 > 0,
+        devices=devices,
     )
 
 
 def _header(
-    model: Any, data: Any, val: Any, batch_size: Any, dtype: Any, seed: int, optimizer: Any
+    model: Any,
+    data: Any,
+    val: Any,
+    batch_size: Any,
+    dtype: Any,
+    seed: int,
+    optimizer: Any,
+    devices: int = 1,
 ) -> dict:
     """What a checkpoint says about the fit that wrote it (a resumed fit must match)."""
     factory = getattr(optimizer, "descend_factory", None)
@@ -383,4 +415,5 @@ def _header(
         "seed": seed,
         "optimizer": getattr(factory, "__name__", type(optimizer).__name__),
         "validation": fingerprint(val),
+        "devices": devices,  # the same count continues it exactly (see devices_of)
     }
