@@ -51,7 +51,7 @@ _EXPORTS = {
     "FitHistory": "_fit",
 }
 # submodules reachable as attributes: ds.functions.get("rosenbrock")
-_SUBMODULES = ("functions", "plot", "data", "models")
+_SUBMODULES = ("functions", "plot", "data", "models", "distributed")
 
 __all__ = [
     "BatchResult",
@@ -62,6 +62,7 @@ __all__ = [
     "classify",
     "convexity",
     "data",
+    "distributed",
     "fit",
     "functions",
     "grad",
@@ -106,7 +107,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - names for type checkers and IDEs
-    from . import data, functions, models, plot
+    from . import data, distributed, functions, models, plot
     from ._batch import minimize_batch
     from ._fit import FitHistory, FitResult, fit
     from ._minimize import minimize

@@ -1,4 +1,5 @@
-"""The ``descend`` command line: run, compare, sweep, landscape, fit, demo, functions, explore.
+"""The ``descend`` command line: run, compare, sweep, landscape, fit, explore, launch, demo,
+functions.
 
 ``main()`` is the console script. Errors in what the user typed end as one line on
 stderr, ``descend: error: ...``, with exit status 2 (set ``DESCEND_DEBUG=1`` to see the
@@ -16,6 +17,7 @@ import click
 from . import (
     explore_command,  # noqa: F401  (registers 'descend explore')
     fit_command,  # noqa: F401  (registers 'descend fit')
+    launch_command,  # noqa: F401  (registers 'descend launch')
 )
 from .commands import EXIT_INTERRUPTED, cli
 from .inputs import InputError

@@ -55,7 +55,8 @@ START_HELP = (
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Gradient descent you can see: run, compare and sweep optimizers on test functions
-    or your own formulas, map landscapes, train models on data sets (fit), and replay the
+    or your own formulas, map landscapes, train models on data sets (fit), explore in
+    the browser (explore), start several processes of a script (launch), and replay the
     seed's worked example.
 
     Exit status: 0 after a finished run (whatever it converged to; read its status),
