@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import descend as ds
-from descend.explore import api, cache
+from descend.explore import api, cache, fields
 
 # Starlette's test client still runs on httpx (pinned in constraints.txt).
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
@@ -183,23 +183,25 @@ def test_run_with_auto_learning_rate_reports_the_rate_chosen():
 
 
 def test_the_same_formula_text_is_the_same_function_object(monkeypatch):
-    a = cache.entry_for_formula("x**2 + y**4", api._parse)
-    b = cache.entry_for_formula("x**2 + y**4", api._parse)
+    a = cache.entry_for_formula("x**2 + y**4", fields.parse_formula)
+    b = cache.entry_for_formula("x**2 + y**4", fields.parse_formula)
     assert a is b and a.fun is b.fun
     monkeypatch.setattr(cache, "FORMULA_CACHE_SIZE", 3)
     for k in range(6):
-        cache.entry_for_formula(f"x**2 + {k}*y**2", api._parse)
+        cache.entry_for_formula(f"x**2 + {k}*y**2", fields.parse_formula)
     assert cache.formula_cache_size() == 3
-    assert cache.entry_for_formula("x**2 + 5*y**2", api._parse) is cache.entry_for_formula(
-        "x**2 + 5*y**2", api._parse
-    )
-    assert cache.entry_for_formula("x**2 + y**4", api._parse) is not a  # dropped, made anew
+    assert cache.entry_for_formula(
+        "x**2 + 5*y**2", fields.parse_formula
+    ) is cache.entry_for_formula("x**2 + 5*y**2", fields.parse_formula)
+    assert (
+        cache.entry_for_formula("x**2 + y**4", fields.parse_formula) is not a
+    )  # dropped, made anew
 
 
 def test_a_new_learning_rate_or_start_compiles_nothing():
     api.run(HIMMELBLAU_RUN)
-    entry = api._entry(HIMMELBLAU_RUN)
-    specs = api._optimizers(
+    entry = fields.entry(HIMMELBLAU_RUN)
+    specs = fields.optimizers(
         [{"name": "gd", "learning_rate": 0.02}, {"name": "adam", "learning_rate": 0.1}]
     )
     assert not entry.cold(api._run_keys(specs, 300))
@@ -350,9 +352,9 @@ def test_the_gate_lets_requests_go_before_the_background_warm_up():
 def test_warm_up_compiles_a_builtin_once():
     done = api.warm_up(names=["matyas"], optimizers=["gd", "adam"])
     assert done == 4  # the landscape's helpers, one run per optimizer, a diverging run
-    entry = api._builtin("matyas")
+    entry = fields.builtin("matyas")
     body = {"function": "matyas", "start": [1, 2], "optimizers": ["gd", "adam"], "steps": 1000}
-    assert not entry.cold(api._run_keys(api._optimizers(body["optimizers"]), 1000))
+    assert not entry.cold(api._run_keys(fields.optimizers(body["optimizers"]), 1000))
     assert not entry.cold([("values", api.DEFAULT_GRID), ("gradients", api.ARROWS)])
     stop = threading.Event()
     stop.set()

@@ -21,13 +21,13 @@ import json
 import math
 import os
 import re
-import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
+from helpers import ExploreServer
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -60,36 +60,6 @@ if _MISSING and not IN_CI:
 
 
 # --------------------------------------------------------------------------- the server
-class Server:
-    """uvicorn serving the explorer in a thread, on a free loopback port."""
-
-    def __init__(self) -> None:
-        import uvicorn
-
-        from descend.explore.app import create_app, listen
-
-        self.sock, self.url = listen("127.0.0.1", 0)
-        port = self.sock.getsockname()[1]
-        config = uvicorn.Config(
-            create_app(port=port), log_level="warning", access_log=False, lifespan="on"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]})
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert self.thread.is_alive() and time.monotonic() < deadline, "no server"
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
-        self.sock.close()
-
-
 # --------------------------------------------------------------------------- the browser
 class Page:
     """One headless chromium on the explorer, with the helpers the tests share."""
@@ -258,7 +228,7 @@ def page(tmp_path_factory):
     shots = Path(os.environ.get("DESCEND_SCREENSHOT_DIR") or tmp_path_factory.mktemp("screens"))
     shots.mkdir(parents=True, exist_ok=True)
     downloads = tmp_path_factory.mktemp("downloads")
-    with Server() as server:
+    with ExploreServer() as server:
         p = Page(server.url, downloads, shots)
         try:
             yield p

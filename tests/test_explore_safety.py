@@ -13,13 +13,13 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
+from helpers import ExploreServer
 
 from descend.explore import api
-from descend.explore.app import CSP, MAX_BODY, HostPolicy, create_app, listen
+from descend.explore.app import CSP, MAX_BODY, HostPolicy, create_app
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 
@@ -247,34 +247,6 @@ def test_static_files_stay_inside_their_folder(client):
 
 
 # --------------------------------------------------------------------------- a real server
-class Server:
-    """uvicorn serving the explorer in a thread, on a free loopback port."""
-
-    def __init__(self) -> None:
-        import uvicorn
-
-        self.sock, self.url = listen("127.0.0.1", 0)
-        port = self.sock.getsockname()[1]
-        config = uvicorn.Config(
-            create_app(port=port), log_level="warning", access_log=False, lifespan="on"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]})
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
-        self.sock.close()
-
-
 def _rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -330,7 +302,7 @@ def _batch(url: str, n: int, threads: int = 8) -> list[tuple[int, int]]:
 def test_a_real_server_answers_500_requests_from_8_threads_without_growing():
     import httpx
 
-    with Server() as s:
+    with ExploreServer() as s:
         # compile what the batch runs first (the batch itself measures steady state)
         for body in ({**RUN, "optimizers": [{"name": "gd"}, {"name": "adam"}]},):
             assert httpx.post(s.url + "api/run", json=body, timeout=60).status_code == 200

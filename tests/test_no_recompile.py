@@ -7,22 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from helpers import compilations
 
 import descend as ds
-
-COMPILE = "/jax/core/compile/backend_compile_duration"
-
-
-def compilations(run):
-    """How many XLA compilations run() causes."""
-    events = []
-    listener = lambda event, *a, **kw: events.append(event)  # noqa: E731
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
-        out = run()
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
-    return events.count(COMPILE), out
 
 
 def scaled_bowl(x, c):

@@ -73,10 +73,8 @@ No traceback or file path is ever sent.
 from __future__ import annotations
 
 import functools
-import inspect
 import math
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -85,7 +83,29 @@ from typing import Any
 
 import numpy as np
 
-from .cache import GATE, RESET_HOOKS, Busy, Entry, builtin_entry, entry_for_formula
+from . import fields as F
+from .cache import GATE, RESET_HOOKS, Busy, Entry
+from .fields import (
+    ARROWS,
+    BASINS_OPTIMIZER,
+    DEFAULT_BASINS_GRID,
+    DEFAULT_BASINS_STEPS,
+    DEFAULT_GRID,
+    DEFAULT_STEPS,
+    GTOL,
+    HISTORY,
+    LEVELS,
+    MAX_BASINS_GRID,
+    MAX_BASINS_STEPS,
+    MAX_GRID,
+    MAX_OPTIMIZERS,
+    MAX_STEPS,
+    VARIABLES,
+    ApiError,
+    OptimizerSpec,
+    optimizer_defaults,
+    short_message,
+)
 
 __all__ = [
     "ApiError",
@@ -101,297 +121,6 @@ __all__ = [
     "MAX_BASINS_STEPS",
 ]
 
-MAX_STEPS = 10_000
-DEFAULT_STEPS = 1_000
-MAX_OPTIMIZERS = 6
-MAX_GRID = 200
-DEFAULT_GRID = 120
-ARROWS = 20
-MAX_BASINS_GRID = 80
-DEFAULT_BASINS_GRID = 40
-MAX_BASINS_STEPS = 5_000
-DEFAULT_BASINS_STEPS = 500
-BASINS_OPTIMIZER = {"name": "gd", "learning_rate": 0.01}
-LEVELS = 20
-GTOL = 1e-6  # descend's default: the runs stop when the gradient norm is this small
-FORMULA_DOMAIN = ((-5.0, 5.0), (-5.0, 5.0))
-MAX_COORDINATE = 1e9  # starts and domains beyond this are refused (float64 loses the path)
-VARIABLES = ("x", "y")
-# Slider defaults where descend's own is "auto" (chosen from the curvature at the start).
-SLIDER_LEARNING_RATE = {"gd": 0.01, "momentum": 0.001, "nesterov": 0.001}
-# Descend's run options for the explorer: the history it draws, nothing more.
-HISTORY = ("x", "fun")
-
-
-class ApiError(Exception):
-    """A request the API refuses: HTTP ``status``, a one-line ``message``, and for a
-    formula the 1-based ``column`` of the problem (or None)."""
-
-    def __init__(self, status: int, message: str, column: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.column = column
-
-    def body(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"error": self.message}
-        if self.status == 422:
-            out["column"] = self.column
-        return out
-
-
-def _busy() -> ApiError:
-    return ApiError(429, "busy compiling another function; try again in a moment")
-
-
-# --------------------------------------------------------------------------- plain data
-def _finite_list(values: Any) -> list:
-    """Nested lists of floats, None where a value is nan or infinite."""
-    a = np.asarray(values, np.float64)
-    ok = np.isfinite(a)
-    if ok.all():
-        return a.tolist()
-    out = a.astype(object)
-    out[~ok] = None
-    return out.tolist()
-
-
-def _float_or_none(value: Any) -> float | None:
-    v = float(value)
-    return v if math.isfinite(v) else None
-
-
-_PATHLIKE = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][\w.+-]+){2,}")
-
-
-def short_message(exc: BaseException) -> str:
-    """The first line of an exception's message, without anything that looks like a
-    file path, at most 300 characters."""
-    text = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
-    text = _PATHLIKE.sub("<path>", text)
-    return text if len(text) <= 300 else text[:297] + "..."
-
-
-# --------------------------------------------------------------------------- fields
-def _require_object(body: Any) -> dict:
-    if not isinstance(body, dict):
-        raise ApiError(400, "the request body must be a JSON object")
-    return body
-
-
-def _number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ApiError(400, f"{what} must be a number, got {_kind(value)}")
-    try:
-        v = float(value)
-    except OverflowError:  # a JSON integer of hundreds of digits
-        v = math.inf
-    if not math.isfinite(v):
-        raise ApiError(400, f"{what} must be finite")
-    return v
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
-def _integer(body: dict, field: str, default: int, low: int, high: int) -> int:
-    value = body.get(field, default)
-    if value is None:
-        value = default
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ApiError(400, f"{field} must be an integer, got {_kind(value)}")
-    if not low <= value <= high:
-        raise ApiError(400, f"{field} must be between {low} and {high}, got {value}")
-    return value
-
-
-def _point(value: Any, field: str) -> np.ndarray:
-    if not isinstance(value, (list, tuple)) or len(value) != 2:
-        raise ApiError(400, f"{field} must be a list of two numbers [x, y]")
-    p = np.array([_number(v, f"{field}[{i}]") for i, v in enumerate(value)], np.float64)
-    if np.any(np.abs(p) > MAX_COORDINATE):
-        raise ApiError(400, f"{field} must lie within +-{MAX_COORDINATE:g}")
-    return p
-
-
-def _domain(body: dict, entry: Entry) -> np.ndarray:
-    value = body.get("domain")
-    if value is None:
-        if entry.builtin is not None:
-            return np.asarray(entry.builtin.domain(2), np.float64)
-        return np.asarray(FORMULA_DOMAIN, np.float64)
-    if not isinstance(value, (list, tuple)) or len(value) != 2:
-        raise ApiError(400, "domain must be [[x0, x1], [y0, y1]]")
-    d = np.array([_point(pair, f"domain[{i}]") for i, pair in enumerate(value)])
-    for i, name in enumerate(VARIABLES):
-        if not d[i, 0] < d[i, 1]:
-            raise ApiError(400, f"domain: the {name} range must have {name}0 < {name}1")
-    return d
-
-
-# --------------------------------------------------------------------------- functions
-def _two_variable(tf: Any) -> bool:
-    return tf.dim == 2 or (tf.dim is None and tf.min_dim <= 2)
-
-
-@functools.cache
-def _builtin_names() -> tuple[str, ...]:
-    from descend import functions
-
-    return tuple(n for n in functions.names() if _two_variable(functions.get(n)))
-
-
-def _builtin(name: Any) -> Entry:
-    from descend import functions
-
-    if not isinstance(name, str):
-        raise ApiError(400, f"function must be a name, got {_kind(name)}")
-    try:
-        tf = functions.get(name)
-    except ValueError as e:
-        raise ApiError(400, short_message(e)) from None
-    if not _two_variable(tf):
-        n = tf.dim if tf.dim is not None else f"at least {tf.min_dim}"
-        raise ApiError(400, f"{tf.name} takes {n} variables; the explorer draws functions of two")
-    return builtin_entry(tf)
-
-
-_COLUMN = re.compile(r"\bcolumn (\d+)")
-
-
-def _parse(text: str) -> Any:
-    """``ds.parse(text)`` as a function of (x, y), or ApiError(422) saying what is wrong."""
-    from descend import functions
-
-    try:
-        return functions.parse(text, variables=VARIABLES)
-    except ValueError as e:
-        message = short_message(e)
-        m = _COLUMN.search(message)
-        column = int(m.group(1)) if m else None
-        if message.startswith("unknown variable"):
-            key = text.strip().lower().replace("_", "-").replace(" ", "-")
-            if key in _builtin_names():
-                message = (
-                    f"'{text.strip()}' is a built-in function: choose it from the list, or "
-                    "write a formula in x and y"
-                )
-            else:
-                message += "; a formula here is a function of x and y"
-        raise ApiError(422, message, column) from None
-
-
-def _entry(body: dict) -> Entry:
-    """The function a request names, by "function" or by "formula" (exactly one)."""
-    has_name, has_formula = body.get("function") is not None, body.get("formula") is not None
-    if has_name == has_formula:
-        raise ApiError(400, 'name the function with "function" (a built-in) or "formula"')
-    if has_name:
-        return _builtin(body["function"])
-    text = body["formula"]
-    if not isinstance(text, str):
-        raise ApiError(400, f"formula must be a string, got {_kind(text)}")
-    return entry_for_formula(text, _parse)
-
-
-def _known_minima(entry: Entry, domain: np.ndarray | None = None) -> list[list[float]]:
-    if entry.builtin is None:
-        return []
-    out = []
-    for m in entry.builtin.minima(2):
-        x, y = (float(v) for v in m.x)
-        if domain is None or (
-            domain[0, 0] <= x <= domain[0, 1] and domain[1, 0] <= y <= domain[1, 1]
-        ):
-            out.append([x, y, float(m.f)])
-    return out
-
-
-# --------------------------------------------------------------------------- optimizers
-def _factories() -> dict[str, Callable[..., Any]]:
-    from descend.optimizers import OPTIMIZERS
-
-    return OPTIMIZERS
-
-
-@functools.cache
-def optimizer_defaults() -> dict[str, dict[str, float]]:
-    """Every optimizer's hyperparameters (descend's names) with the sliders' defaults."""
-    out = {}
-    for name, factory in _factories().items():
-        params = {}
-        for p in inspect.signature(factory).parameters.values():
-            default = p.default
-            if p.name == "learning_rate" and isinstance(default, str):
-                default = SLIDER_LEARNING_RATE[name]
-            params[p.name] = float(default)
-        out[name] = params
-    return out
-
-
-class OptimizerSpec:
-    """One optimizer of a request: its name, its hyperparameters, the transformation."""
-
-    def __init__(self, name: str, hyper: dict[str, Any], optimizer: Any) -> None:
-        self.name = name
-        self.hyper = hyper  # every hyperparameter, defaults filled in
-        self.optimizer = optimizer
-        self.auto = hyper.get("learning_rate") == "auto"
-
-
-def _optimizer(spec: Any, where: str) -> OptimizerSpec:
-    if isinstance(spec, str):
-        spec = {"name": spec}
-    if not isinstance(spec, dict):
-        raise ApiError(400, f'{where} must be an object such as {{"name": "gd"}}')
-    name = spec.get("name")
-    factories = _factories()
-    if not isinstance(name, str) or name not in factories:
-        raise ApiError(
-            400, f"{where}: name must be one of {', '.join(factories)}, got {name!r}"[:300]
-        )
-    defaults = optimizer_defaults()[name]
-    hyper: dict[str, Any] = dict(defaults)
-    for key, value in spec.items():
-        if key == "name":
-            continue
-        if key not in defaults:
-            raise ApiError(
-                400,
-                f"{where} ({name}): unknown hyperparameter {key!r}"[:200]
-                + f"; {name} takes {', '.join(defaults)}",
-            )
-        if key == "learning_rate" and value == "auto":
-            hyper[key] = "auto"
-            continue
-        hyper[key] = _number(value, f"{where} ({name}): {key}")
-    try:
-        optimizer = factories[name](**hyper)
-    except (ValueError, TypeError) as e:
-        raise ApiError(400, f"{where} ({name}): {short_message(e)}") from None
-    return OptimizerSpec(name, hyper, optimizer)
-
-
-def _optimizers(value: Any) -> list[OptimizerSpec]:
-    if not isinstance(value, list) or not value:
-        raise ApiError(400, "optimizers must be a list of 1 to 6 optimizers")
-    if len(value) > MAX_OPTIMIZERS:
-        raise ApiError(400, f"at most {MAX_OPTIMIZERS} optimizers a request, got {len(value)}")
-    return [_optimizer(spec, f"optimizers[{i}]") for i, spec in enumerate(value)]
-
 
 # --------------------------------------------------------------------------- /api/functions
 @functools.cache
@@ -399,7 +128,7 @@ def _functions_info() -> dict[str, Any]:
     from descend import functions
 
     listed = []
-    for name in _builtin_names():
+    for name in F.builtin_names():
         tf = functions.get(name)
         listed.append(
             {
@@ -451,10 +180,10 @@ def _cells(lo: float, hi: float, n: int) -> np.ndarray:
 
 def landscape(body: Any) -> dict[str, Any]:
     """``POST /api/landscape``: f on a grid, contour levels, gradient arrows, minima."""
-    body = _require_object(body)
-    entry = _entry(body)
-    d = _domain(body, entry)
-    n = _integer(body, "grid", DEFAULT_GRID, 2, MAX_GRID)
+    body = F.require_object(body)
+    entry = F.entry(body)
+    d = F.domain(body, entry)
+    n = F.integer(body, "grid", DEFAULT_GRID, 2, MAX_GRID)
     xs, ys = np.linspace(d[0, 0], d[0, 1], n), np.linspace(d[1, 0], d[1, 1], n)
     ax, ay = _cells(d[0, 0], d[0, 1], ARROWS), _cells(d[1, 0], d[1, 1], ARROWS)
     gx, gy = np.meshgrid(xs, ys)
@@ -468,24 +197,24 @@ def landscape(body: Any) -> dict[str, Any]:
             g = np.asarray(entry.gradients(arrows), np.float64).reshape(ARROWS, ARROWS, 2)
             entry.mark(keys)
     except Busy:
-        raise _busy() from None
+        raise F.busy() from None
     levels, log, fmin, fmax = _levels(f)
     return {
         "domain": d.tolist(),
         "x": xs.tolist(),
         "y": ys.tolist(),
-        "f": _finite_list(f),
+        "f": F.finite_list(f),
         "levels": levels,
         "log": log,
         "fmin": fmin,
         "fmax": fmax,
-        "minima": _known_minima(entry, d),
+        "minima": F.known_minima(entry, d),
         "variables": list(VARIABLES),
         "grad": {
             "x": ax.tolist(),
             "y": ay.tolist(),
-            "gx": _finite_list(g[..., 0]),
-            "gy": _finite_list(g[..., 1]),
+            "gx": F.finite_list(g[..., 0]),
+            "gy": F.finite_list(g[..., 1]),
         },
     }
 
@@ -587,8 +316,8 @@ def _run_json(entry: Entry, spec: OptimizerSpec, res: Any) -> dict[str, Any]:
         out["learning_rate_rule"] = res.learning_rate.rule
     history = res.history
     out.update(
-        path=_finite_list(np.asarray(history.x).reshape(-1, 2)),
-        loss=_finite_list(history.fun),
+        path=F.finite_list(np.asarray(history.x).reshape(-1, 2)),
+        loss=F.finite_list(history.fun),
         status=str(res.status.value),
         success=bool(res.success),
         message=short_message(res.message) + _local_note(entry, res),
@@ -604,13 +333,13 @@ def _run_keys(specs: Iterable[OptimizerSpec], steps: int) -> list[tuple]:
 def run(body: Any) -> dict[str, Any]:
     """``POST /api/run``: each optimizer's path and loss curve from one start."""
     t0 = time.perf_counter()
-    body = _require_object(body)
-    entry = _entry(body)
+    body = F.require_object(body)
+    entry = F.entry(body)
     if body.get("start") is None:
         raise ApiError(400, "start must be a list of two numbers [x, y]")
-    x0 = _point(body["start"], "start")
-    steps = _integer(body, "steps", DEFAULT_STEPS, 1, MAX_STEPS)
-    specs = _optimizers(body.get("optimizers"))
+    x0 = F.point(body["start"], "start")
+    steps = F.integer(body, "steps", DEFAULT_STEPS, 1, MAX_STEPS)
+    specs = F.optimizers(body.get("optimizers"))
     keys = _run_keys(specs, steps)
     cold = entry.cold(keys)
     try:
@@ -618,7 +347,7 @@ def run(body: Any) -> dict[str, Any]:
             results, edge = _run_all(entry, x0, specs, steps, parallel=cold)
             entry.mark(keys)
     except Busy:
-        raise _busy() from None
+        raise F.busy() from None
     runs = [_run_json(entry, s, r) for s, r in zip(specs, results)]
     return {"runs": runs, "edge": edge, "server_ms": (time.perf_counter() - t0) * 1e3}
 
@@ -628,12 +357,12 @@ def basins(body: Any) -> dict[str, Any]:
     """``POST /api/basins``: which minimum each start of a grid reaches (``ds.basins``)."""
     from descend import basins as ds_basins
 
-    body = _require_object(body)
-    entry = _entry(body)
-    d = _domain(body, entry)
-    n = _integer(body, "grid", DEFAULT_BASINS_GRID, 2, MAX_BASINS_GRID)
-    steps = _integer(body, "steps", DEFAULT_BASINS_STEPS, 1, MAX_BASINS_STEPS)
-    spec = _optimizer(body.get("optimizer") or dict(BASINS_OPTIMIZER), "optimizer")
+    body = F.require_object(body)
+    entry = F.entry(body)
+    d = F.domain(body, entry)
+    n = F.integer(body, "grid", DEFAULT_BASINS_GRID, 2, MAX_BASINS_GRID)
+    steps = F.integer(body, "steps", DEFAULT_BASINS_STEPS, 1, MAX_BASINS_STEPS)
+    spec = F.optimizer(body.get("optimizer") or dict(BASINS_OPTIMIZER), "optimizer")
     keys = [("basins", spec.name, n, steps, spec.auto)]
     try:
         with GATE.hold(entry.cold(keys)):
@@ -645,13 +374,13 @@ def basins(body: Any) -> dict[str, Any]:
                 raise ApiError(400, short_message(e)) from None
             entry.mark(keys)
     except Busy:
-        raise _busy() from None
+        raise F.busy() from None
     labels = np.asarray(b.labels, np.int64)
     return {
         "x": np.asarray(b.xs, np.float64).tolist(),
         "y": np.asarray(b.ys, np.float64).tolist(),
         "labels": labels.tolist(),
-        "minima": [[*(_float_or_none(v) for v in m.x), _float_or_none(m.fun)] for m in b.minima],
+        "minima": [[*(F.float_or_none(v) for v in m.x), F.float_or_none(m.fun)] for m in b.minima],
         "not_converged": int(np.sum(labels < 0)),
     }
 
@@ -668,11 +397,11 @@ def warm_up(
     time, each through the gate as a background job (requests go first); returns how
     many units were compiled. Stops between units once ``stop`` is set."""
     stop = stop or threading.Event()
-    names = list(names) if names is not None else _priority(_builtin_names())
-    optimizers = list(optimizers) if optimizers is not None else list(_factories())
+    names = list(names) if names is not None else _priority(F.builtin_names())
+    optimizers = list(optimizers) if optimizers is not None else list(F.factories())
     done = 0
     for name in names:
-        tf_start = list(_builtin(name).builtin.start(2))
+        tf_start = list(F.builtin(name).builtin.start(2))
         jobs: list[tuple[Callable[[dict], Any], dict]] = [(landscape, {"function": name})]
         jobs += [
             (run, {"function": name, "start": tf_start, "optimizers": [{"name": o}]})
