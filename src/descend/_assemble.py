@@ -37,6 +37,10 @@ def to_numpy(tree: Any) -> Any:
     """
     import jax
 
+    from ._multi import count, to_host
+
+    if count() > 1:  # runs spread over several processes: gathered
+        return to_host(tree)
     return jax.tree.map(np.asarray, tree)
 
 

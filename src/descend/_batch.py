@@ -22,6 +22,7 @@ from ._engine.plan import (
 )
 from ._engine.state import Config, Engine, State
 from ._inputs import DEFAULT_MAX_HISTORY_BYTES, Options, prepare_x0
+from ._multi import count, devices, identical, to_host
 from ._objective import Objective, check_objective
 from ._pipeline import check_inputs, check_memory, run
 from .optimizers import AutoRate, auto_learning_rates, get_optimizer
@@ -97,22 +98,25 @@ def _spreader(repeats: int, pad: int, n_devices: int) -> Callable[..., Any]:
         runs = jax.tree.map(lambda l: padded(jnp.repeat(l, repeats, axis=0)), x0s)
         return runs, jax.tree.map(padded, hyper)
 
-    devices = np.array(jax.local_devices()[:n_devices])
-    sharding = NamedSharding(Mesh(devices, ("runs",)), PartitionSpec("runs"))
+    mesh = Mesh(np.array(devices()[:n_devices]), ("runs",))
+    sharding = NamedSharding(mesh, PartitionSpec("runs"))
     return jax.jit(spread, out_shardings=sharding)
 
 
 def _spread(x0s: Any, hyper: np.ndarray | None, repeats: int) -> tuple[Any, Any]:
-    """The runs' starts and learning rates, spread over all local devices."""
+    """The runs' starts and learning rates, spread over all devices (every process's,
+    with several: each holds its share of the runs)."""
     import jax
 
-    devices = set(jax.local_devices())
-    n_devices = len(devices)
+    spread_over = set(devices())
+    n_devices = len(spread_over)
     # Starts placed elsewhere (another device or backend) go through the host: a jitted
     # call refuses inputs committed to devices other than those of its output.
-    placed = [l.sharding.device_set == devices for l in jax.tree.leaves(x0s)]
+    placed = [l.sharding.device_set == spread_over for l in jax.tree.leaves(x0s)]
     if not all(placed):
-        x0s = jax.tree.map(lambda l: l if l.sharding.device_set == devices else np.asarray(l), x0s)
+        x0s = jax.tree.map(
+            lambda l: l if l.sharding.device_set == spread_over else np.asarray(l), x0s
+        )
     elif n_devices == 1 and repeats == 1 and hyper is None:
         return x0s, None  # already whole on the one device
     n_runs = jax.tree.leaves(x0s)[0].shape[0] * repeats
@@ -218,7 +222,7 @@ def _snapshot(s: State, cut: _Cut, learning_rates: np.ndarray | None) -> BatchRe
     """The batch while it runs, for a callback (no history, no messages yet)."""
     import jax
 
-    f, gn, step, x, nfev = jax.device_get((s.f, s.grad_norm, s.step, s.x, s.nfev))
+    f, gn, step, x, nfev = to_host((s.f, s.grad_norm, s.step, s.x, s.nfev))
     shape = cut.shape
     return BatchResult(
         x=jax.tree.map(cut, x),
@@ -307,6 +311,10 @@ def minimize_batch(
         chunk_size=chunk_size,
     )
     x0s, n_starts = _check_starts(x0s)
+    if count() > 1:  # one batch, spread over every process: the same in each
+        for value, name in ((x0s, "x0s"), (learning_rates, "learning_rates"), (args, "args")):
+            identical(value, name)
+        args = to_host(args)  # not on this process's device: the program spans them all
     first = jax.tree.map(_first_start, x0s)
     tols = tolerances(opts, first)  # refuses a tolerance below the starts' precision
     check_objective(objective, first, args)

@@ -12,7 +12,7 @@ import math
 import numbers
 from typing import Any
 
-__all__ = ["as_number", "check_int", "check_real", "check_tol", "is_tracer"]
+__all__ = ["as_number", "check_bool", "check_int", "check_real", "check_tol", "is_tracer"]
 
 
 def is_tracer(value: Any) -> bool:
@@ -99,3 +99,13 @@ def check_int(value: Any, name: str, minimum: int = 1, *, what: str | None = Non
     if v < minimum:
         raise ValueError(f"{name} must be {what}, got {value!r}")
     return int(v)
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """True or False (numpy's too); anything else is a TypeError naming ``name``."""
+    kind = type(value)
+    if isinstance(value, bool) or (
+        kind.__module__ == "numpy" and kind.__name__ in ("bool", "bool_")
+    ):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")

@@ -142,9 +142,7 @@ class Progress:
         else:
             import sys
 
-            print(
-                f"\rdescend {self.unit} {step:,}/{self.total:,} {info}", end="", file=sys.stderr
-            )
+            print(f"\rdescend {self.unit} {step:,}/{self.total:,} {info}", end="", file=sys.stderr)
 
     def close(self) -> None:
         if self.enabled:
@@ -205,12 +203,10 @@ def drive(
     compile_time = time.perf_counter() - t0
     bar = Progress(max_steps, progress, unit)
     describe = describe or _describe
-    done_at, final_code = first_step, None
+    done_at = first_step
+    final_code, size = _agreed(Status.INTERRUPTED if sigint.hit else None, size)
     try:
         while final_code is None:
-            if sigint.hit:
-                final_code = Status.INTERRUPTED
-                break
             stop_at = min(done_at + size, max_steps)
             t_chunk = time.perf_counter()
             state = _advance(program, state, stop_at)
@@ -223,12 +219,13 @@ def drive(
                 break
             if sigint.hit:
                 final_code = Status.INTERRUPTED
-                break
-            if progress:
-                bar.update(int(np.max(step)), describe(state))
-            final_code = _call_back(callback, snapshot, state)
+            else:
+                if progress:
+                    bar.update(int(np.max(step)), describe(state))
+                final_code = _call_back(callback, snapshot, state)
             if chunk_size is None:
                 size = _next_size(size, elapsed, steps_run, interactive)
+            final_code, size = _agreed(final_code, size)
     finally:
         if progress:
             bar.update(int(np.max(_fetch(state.step))), describe(state))
@@ -239,9 +236,24 @@ def drive(
 
 
 def _fetch(tree: Any) -> Any:
-    import jax
+    from ._multi import to_host
 
-    return jax.device_get(tree)
+    return to_host(tree)
+
+
+_CODES = {None: 0, Status.STOPPED: 1, Status.INTERRUPTED: 2}
+
+
+def _agreed(final_code: Any, size: int) -> tuple[Any, int]:
+    """Process 0's decision (stop or not, the next chunk's size) in every process: with
+    several processes the chunks run in step (each holds collectives), so Ctrl-C or a
+    callback's stop there stops all, and chunk timings that differ cannot split them."""
+    from ._multi import agree, count
+
+    if count() == 1:
+        return final_code, size
+    code, size = agree(_CODES[final_code], size)
+    return {v: k for k, v in _CODES.items()}[code], size
 
 
 def _advance(program: Program, state: Any, stop_at: int) -> Any:

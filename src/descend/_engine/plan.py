@@ -206,7 +206,8 @@ def config(
 
 
 def _one_cpu() -> bool:
-    """Whether JAX computes on one CPU device (no accelerator, no device mesh)."""
+    """Whether JAX computes on one CPU device (no accelerator, no device mesh, no
+    other process)."""
     import jax
 
-    return jax.default_backend() == "cpu" and jax.local_device_count() == 1
+    return jax.default_backend() == "cpu" and jax.device_count() == 1

@@ -39,6 +39,7 @@ def fit(
     diverge_factor: float = 1e8,
     record_params: bool = False,
     devices: int | None = None,
+    local_rows: bool = False,
 ) -> FitResult:
     """Train ``model`` on ``train`` by gradient descent on its loss.
 
@@ -83,7 +84,17 @@ def fit(
         than one, ``batch_size`` must be a multiple of the count (no padding: an error
         names the nearest sizes that fit); a leftover last batch, or a full batch, that
         does not divide is computed whole on every device. ``devices=1`` adds no
-        sharding at all.
+        sharding at all. With several processes (:mod:`descend.distributed`) the fit
+        runs on every process's devices (``devices`` may only name all of them).
+      local_rows: with several processes, whether ``train`` and ``validation`` are
+        this process's own rows (the data is their concatenation in process order;
+        e.g. ``data.part()``, or rows read from this process's files) rather than the
+        same whole data in every process (the default: each process then keeps only
+        its block of rows on its devices). Either way each process holds a block of
+        the rows, each mini-batch is the one a single process would draw, gathered
+        from the blocks, and every process gets the whole :class:`FitResult`;
+        checkpoints are written by process 0 (on storage every process can read, to
+        resume). Ignored with one process.
     """
     import jax
 
@@ -108,6 +119,7 @@ def fit(
         diverge_factor=diverge_factor,
         record_params=record_params,
         devices=devices,
+        local_rows=local_rows,
     )
     program = _driver.Program(
         init=None, chunk=setup.chunk, start=None, key=setup.key, size=setup.cost

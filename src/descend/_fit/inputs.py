@@ -139,12 +139,17 @@ def devices_of(devices: Any, batch_size: int | None, n: int, saved: tuple | None
     """How many local devices split each mini-batch: all of them by default, a resumed
     fit's own count (another count would not continue it exactly: it is refused).
     A batch size that does not divide by the count is refused, naming sizes that do."""
-    import jax
+    from .. import _multi
 
-    available = jax.local_device_count()
+    available = len(_multi.devices())  # every process's with several
     written = None if saved is None else int(saved[0].get("devices", 1))
     if devices is not None:
         devices = check_int(devices, "devices", 1)
+    if _multi.count() > 1 and devices not in (None, available):
+        raise ValueError(
+            f"with {_multi.count()} processes a fit runs on all {available} of their devices; "
+            f"devices must be {available} or unset, got {devices}"
+        )
     if written is not None and devices not in (None, written):
         raise ValueError(
             f"resume: the checkpoint was written on {written} device(s), this fit asks for "

@@ -49,7 +49,8 @@ class Shape(NamedTuple):
     capacity: int  # epochs one call can run (records buffer)
     record_params: bool = False  # the parameters after every step (small models: paths)
     penalized: bool = True  # l2 > 0 (its value is data; without it no penalty is traced)
-    devices: int = 1  # the first local devices each batch is split over (1: no sharding)
+    devices: int = 1  # the first devices each batch is split over (1: no sharding)
+    parted: bool = False  # the rows split over processes (see parts.py), not whole on each
 
 
 class Numbers(NamedTuple):
@@ -104,11 +105,14 @@ def batches(n: int, batch_size: int) -> tuple[int, int]:
 
 
 def mesh(devices: int) -> Any:
-    """The 1-D mesh (axis ``"batch"``) of the first ``devices`` local devices."""
-    import jax
+    """The 1-D mesh (axis ``"batch"``) of the first ``devices`` devices: local ones, or
+    with several processes every process's, process by process."""
     from jax.sharding import Mesh
 
-    return Mesh(np.array(jax.local_devices()[:devices]), ("batch",))
+    from .. import _multi
+
+    ordered = sorted(_multi.devices(), key=lambda d: (d.process_index, d.id))
+    return Mesh(np.array(ordered[:devices]), ("batch",))
 
 
 def replicated(devices: int) -> Any:
@@ -128,6 +132,32 @@ def _split(shape: Shape, tree: Any, rows: int) -> Any:
 
     spec = PartitionSpec("batch") if rows % shape.devices == 0 else PartitionSpec()
     return with_sharding_constraint(tree, NamedSharding(mesh(shape.devices), spec))
+
+
+def _gather(shape: Shape, arrays: tuple, pos: Any) -> tuple:
+    """Rows ``pos`` of ``arrays`` split by rows over the devices (``shape.parted``),
+    whole on each device: each device takes those in its block (zeros for the others)
+    and the blocks' rows are summed across devices (adding zeros: exact)."""
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+    from jax.sharding import PartitionSpec
+
+    def local(pos: Any, *blocks: Any) -> tuple:
+        size = blocks[0].shape[0]
+        j = pos - lax.axis_index("batch") * size
+        inside = (j >= 0) & (j < size)
+        j = jnp.clip(j, 0, size - 1)
+        picked = [
+            jnp.where(inside.reshape(-1, *(1,) * (b.ndim - 1)), b[j], jnp.zeros((), b.dtype))
+            for b in blocks
+        ]
+        return tuple(lax.psum(p, "batch") for p in picked)
+
+    specs = (PartitionSpec(), *(PartitionSpec("batch"),) * len(arrays))
+    return jax.shard_map(
+        local, mesh=mesh(shape.devices), in_specs=specs, out_specs=PartitionSpec()
+    )(pos, *arrays)
 
 
 def _whole(shape: Shape, tree: Any) -> Any:
@@ -154,14 +184,18 @@ def _epoch(model: Any, shape: Shape, data: tuple, nums: Numbers, s: TrainState) 
     import optax
     from jax import lax
 
-    X, y, Xv, yv = data
+    X, y, Xv, yv = data[:4]
     opt = shape.make_optimizer(nums.optimizer)
     loss = functools.partial(model.loss, l2=nums.l2 if shape.penalized else 0.0)
     dtype = jax.tree.leaves(s.params)[0].dtype
 
+    def take(rows: Any) -> tuple:
+        """The training rows ``rows``, whole on each device."""
+        return _gather(shape, (X, y), data[4][rows]) if shape.parted else (X[rows], y[rows])
+
     def step(carry: tuple, rows: Any) -> tuple:
         p, o = carry
-        Xb, yb = _split(shape, (X[rows], y[rows]), rows.shape[0])
+        Xb, yb = _split(shape, take(rows), rows.shape[0])
         value, g = jax.value_and_grad(loss)(p, Xb, yb)
         updates, o = opt.update(g, o, p)
         p, o = _whole(shape, (optax.apply_updates(p, updates), o))
@@ -170,7 +204,8 @@ def _epoch(model: Any, shape: Shape, data: tuple, nums: Numbers, s: TrainState) 
     gn = jnp.asarray(jnp.nan, dtype)
     stop_g = jnp.bool_(False)
     if shape.full_batch:
-        value, g = jax.value_and_grad(loss)(s.params, *_split(shape, (X, y), shape.n_train))
+        every = _gather(shape, (X, y), data[4]) if shape.parted else (X, y)
+        value, g = jax.value_and_grad(loss)(s.params, *_split(shape, every, shape.n_train))
         gn = jnp.sqrt(tree_sq(g)).astype(dtype)
         stop_g = gn <= nums.gtol
         updates, o = opt.update(g, s.opt_state, s.params)
@@ -194,6 +229,8 @@ def _epoch(model: Any, shape: Shape, data: tuple, nums: Numbers, s: TrainState) 
             total = total + tail * last
         train_loss = total / shape.n_train
     if shape.n_val:
+        if shape.parted:
+            Xv, yv = _gather(shape, (Xv, yv), data[5])
         val_loss, val_metric = model.loss_and_metric(p, Xv, yv, nums.l2 if shape.penalized else 0.0)
     else:
         val_loss = val_metric = jnp.asarray(jnp.nan, dtype)
@@ -332,7 +369,9 @@ def programs(model: Any, shape: Shape) -> tuple[Callable[..., Any], Callable[...
         _PROGRAMS.move_to_end(key)
         return _PROGRAMS[key]
     jit = jax.jit
-    if shape.devices > 1:  # every input and output whole on each device of the mesh
+    if shape.parted:  # the data split by rows, as placed; every output whole on each
+        jit = functools.partial(jax.jit, out_shardings=replicated(shape.devices))
+    elif shape.devices > 1:  # every input and output whole on each device of the mesh
         whole = replicated(shape.devices)
         jit = functools.partial(jax.jit, in_shardings=whole, out_shardings=whole)
     made = (

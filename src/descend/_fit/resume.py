@@ -10,7 +10,7 @@ import numpy as np
 from .. import stopping
 from ..stopping import Status
 from . import checkpoint as ckpt
-from .program import TrainState, programs
+from .program import TrainState, programs, replicated
 
 __all__ = ["flatten", "resumed", "resumed_status", "unflatten"]
 
@@ -64,6 +64,7 @@ def unflatten(like: TrainState, arrays: dict[str, np.ndarray], where: str) -> Tr
 
 def resumed(setup: Any, saved: tuple, where: Any) -> tuple:
     """(TrainState, history) from a checkpoint, refused if it belongs to another fit."""
+    import jax
     import jax.numpy as jnp
 
     header, arrays = saved
@@ -83,6 +84,8 @@ def resumed(setup: Any, saved: tuple, where: Any) -> tuple:
             "must be at least that (epochs counts the earlier ones)"
         )
     state = state._replace(status=jnp.int32(resumed_status(setup, state)))
+    if setup.shape.devices > 1:  # whole on every device (of every process)
+        state = jax.device_put(jax.tree.map(np.asarray, state), replicated(setup.shape.devices))
     history = {k[len("history/") :]: v for k, v in arrays.items() if k.startswith("history/")}
     missing = [k for k in setup.history_arrays(()) if k not in history]
     if missing:

@@ -7,8 +7,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .. import stopping
-from .._checks import check_int, check_real, check_tol
+from .. import _multi, stopping
+from .._checks import check_bool, check_int, check_real, check_tol
+from ..optimizers import AutoRate
 from ..stopping import Status
 from . import checkpoint as ckpt
 from .inputs import (
@@ -89,17 +90,16 @@ class Setup:
         call, so a zero-epoch chunk compiles the program). Each call's records come to
         the host at once, cut to the epochs it ran."""
         import jax
-        import jax.numpy as jnp
 
         _, program = programs(self.model, self.shape)
         state, records, epoch = run.train, run.records, run.epoch
         while True:
             n = int(max(0, min(self.shape.capacity, int(stop_at) - epoch)))
-            state, rec = program(state, self.data, self.nums, jnp.int32(n))
+            state, rec = program(state, self.data, self.nums, np.int32(n))
             records, epoch = records + (_host_rows(rec),), epoch + n
             stopped = int(jax.device_get(state.status)) != stopping.RUNNING
             if self.checkpoint is not None and n:
-                self.save(state, records)
+                self.save(state, records)  # by process 0; the others wait for it
             if stopped or epoch >= int(stop_at):
                 break
         return run._replace(
@@ -139,7 +139,9 @@ class Setup:
         }
         arrays = {f"state/{k}": v for k, v in flatten(host).items()}
         arrays |= {f"history/{k}": v for k, v in history.items()}
-        ckpt.save(self.checkpoint, {**self.header, "epoch": epochs}, arrays)
+        if _multi.is_main():
+            ckpt.save(self.checkpoint, {**self.header, "epoch": epochs}, arrays)
+        _multi.barrier("descend-fit-checkpoint")
 
     def snapshot(self, run: Any) -> FitResult:
         return self.result(run, 0.0, 0.0, final=False)
@@ -272,21 +274,21 @@ def prepare(
     diverge_factor: Any,
     record_params: Any = False,
     devices: Any = None,
+    local_rows: Any = False,
 ) -> Setup:
     """Check every input (naming the argument), then build the fit's :class:`Setup`."""
     import jax
     import jax.numpy as jnp
 
     from .._engine.plan import plan_optimizer, resolve_optimizer
-    from ..data import align
+    from . import parts
 
     model = model_of(model, params)
-    data = dataset(train, "train", model)
-    val = None if validation is None else align(validation, data.task, data.classes, "validation")
-    check_validation(data, val)
+    sets = _Sets.of(model, train, validation, local_rows)
+    data, val, n_train = sets.data, sets.val, sets.n_train
     dtype = dtype_of(dtype)
     epochs = check_int(epochs, "epochs", 1)
-    batch_size = batch_size_of(batch_size, len(data))
+    batch_size = batch_size_of(batch_size, n_train)
     if early_stopping is not None:
         early_stopping = check_int(early_stopping, "early_stopping", 1)
         if val is None:
@@ -299,7 +301,7 @@ def prepare(
     saved = ckpt.load(resume) if resume is not None else None
     check_checkpoint(checkpoint, resume)
     seed = seed_of(seed, saved)
-    devices = devices_of(devices, batch_size, len(data), saved)
+    devices = devices_of(devices, batch_size, n_train, saved)
     if model.kind != "custom":
         model = model.for_data(data.task, data.n_classes)
     p0 = model.init(data.n_features, seed, dtype) if model.kind != "custom" else params
@@ -307,27 +309,33 @@ def prepare(
         check_params(params, p0, model)
         p0 = params
     p0 = jax.tree.map(lambda l: jnp.asarray(l, dtype), p0)
-    arrays = device_data(data, val, dtype, devices)
+    arrays = sets.on_devices(dtype, devices)
     optimizer = resolve_optimizer(optimizer if optimizer is not None else "adam")
+    if sets.local_rows and isinstance(optimizer, AutoRate):
+        raise ValueError(
+            'learning_rate="auto" needs the whole data in each process; with '
+            "local_rows=True give the optimizer a learning rate"
+        )
 
-    def full_loss(p: Any) -> Any:
-        return model.loss(p, arrays[0], arrays[1])
+    def full_loss(p: Any) -> Any:  # the learning rate "auto" looks at the whole data
+        return model.loss(p, *data.on_device(dtype))
 
     optimizer, make, numbers, choice = plan_optimizer(optimizer, full_loss, p0, ())
     nums = _numbers(numbers, model.l2, limits, early_stopping, epochs, seed, dtype)
     if devices > 1:  # whole on every device, once (not at each call)
-        nums, p0 = jax.device_put((nums, p0), replicated(devices))
+        nums, p0 = jax.device_put(_multi.to_host((nums, p0)), replicated(devices))
     setup = Setup(
         model=model,
         shape=_shape(
-            model, make, len(data), val, batch_size, early_stopping, record_params, devices
+            model, make, sets.rows, batch_size, early_stopping, record_params, devices, sets.multi
         ),
         nums=nums,
         data=arrays,
         init_params=p0,
         start=None,
         checkpoint=checkpoint if checkpoint is not None else resume,
-        header=_header(model, data, val, batch_size, dtype, seed, optimizer, devices),
+        header=_header(model, data, val, batch_size, dtype, seed, optimizer, devices)
+        | {"n_train": n_train, "validation": parts.fingerprint(val, sets.local_rows)},
         classes=data.classes,
         learning_rate=choice,
         seed=seed,
@@ -337,6 +345,45 @@ def prepare(
     if saved is not None:
         setup.start = resumed(setup, saved, resume)
     return setup
+
+
+class _Sets(NamedTuple):
+    """The training and validation sets, and how their rows lie over processes."""
+
+    data: Any
+    val: Any
+    multi: bool  # several processes: the rows split over them
+    local_rows: bool  # each process passed its own rows
+    rows: tuple[int, int]  # (training, validation) rows over every process
+
+    @property
+    def n_train(self) -> int:
+        return self.rows[0]
+
+    @classmethod
+    def of(cls, model: Any, train: Any, validation: Any, local_rows: Any) -> _Sets:
+        from ..data import align
+        from . import parts
+
+        data = dataset(train, "train", model)
+        val = (
+            None if validation is None else align(validation, data.task, data.classes, "validation")
+        )
+        check_validation(data, val)
+        multi = _multi.count() > 1
+        local_rows = check_bool(local_rows, "local_rows") and multi
+        if multi:
+            parts.check_parts(data, val, local_rows)
+        n_val = 0 if val is None else parts.rows_in_all(len(val), local_rows)
+        rows = (parts.rows_in_all(len(data), local_rows), n_val)
+        return cls(data, val, multi, local_rows, rows)
+
+    def on_devices(self, dtype: Any, devices: int) -> tuple:
+        from . import parts
+
+        if self.multi:
+            return parts.device_parts(self.data, self.val, dtype, devices, self.local_rows)
+        return device_data(self.data, self.val, dtype, devices)
 
 
 def _numbers(
@@ -369,21 +416,23 @@ def _numbers(
 def _shape(
     model: Any,
     make: Any,
-    n: int,
-    val: Any,
+    rows: tuple[int, int],
     batch_size: int | None,
     early_stopping: int | None,
     record_params: Any,
     devices: int = 1,
+    parted: bool = False,
 ) -> Shape:
-    """What fixes the training program's shapes (its cache key)."""
+    """What fixes the training program's shapes (its cache key); ``rows``: (training,
+    validation) rows over every process."""
+    n, n_val = rows
     bs = n if batch_size is None else batch_size
     full, last = batches(n, bs)
     return Shape(
         model=model.spec,
         make_optimizer=make,
         n_train=n,
-        n_val=0 if val is None else len(val),
+        n_val=n_val,
         batch_size=bs,
         full_batch=batch_size is None,
         early_stopping=early_stopping is not None,
@@ -391,6 +440,7 @@ def _shape(
         record_params=bool(record_params),
         penalized=model.l2 > 0,
         devices=devices,
+        parted=parted,
     )
 
 

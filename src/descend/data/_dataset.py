@@ -106,6 +106,26 @@ class Dataset:
         """The rows ``index`` (same classes, names and scaler)."""
         return dataclasses.replace(self, X=self.X[index], y=self.y[index])
 
+    def part(self, index: int | None = None, count: int | None = None) -> Dataset:
+        """Process ``index``'s block of ``count`` blocks of consecutive rows (sizes
+        equal up to one; by default this process's of all processes, see
+        :mod:`descend.distributed`): its own rows for ``ds.fit(..., local_rows=True)``."""
+        if index is None or count is None:
+            import jax
+
+            index = jax.process_index() if index is None else index
+            count = jax.process_count() if count is None else count
+        for name, v, low in (("count", count, 1), ("index", index, 0)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise TypeError(f"{name} must be a whole number, got {type(v).__name__} {v!r}")
+            if v < low:
+                raise ValueError(f"{name} must be >= {low}, got {v}")
+        if index >= count:
+            raise ValueError(f"index must be below count ({count}), got {index}")
+        n = len(self)
+        start = index * (n // count) + min(index, n % count)
+        return self.take(np.arange(start, start + n // count + (index < n % count)))
+
     def scaled(self, scaler: Scaler | None) -> Dataset:
         """X standardized by ``scaler`` (None: unchanged)."""
         if scaler is None:
