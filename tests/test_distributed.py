@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -17,40 +16,10 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import ENV, needs_ports, run_launch
 
 import descend as ds
 from descend.launch import launch
-
-ENV = {**os.environ, "COLUMNS": "200", "JAX_PLATFORMS": "cpu", "PYTHONUNBUFFERED": "1"}
-for _var in ("DESCEND_DEBUG", "JAX_NUM_CPU_DEVICES", "XLA_FLAGS"):
-    ENV.pop(_var, None)
-for _var in ("DESCEND_COORDINATOR", "DESCEND_NUM_PROCESSES", "DESCEND_PROCESS_ID"):
-    ENV.pop(_var, None)
-
-
-def _loopback_ok() -> bool:
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            s.listen(1)
-        return True
-    except OSError:
-        return False
-
-
-needs_ports = pytest.mark.skipif(not _loopback_ok(), reason="cannot open a loopback TCP port")
-
-
-def run_launch(n: int, script: str, *extra: str, timeout: float = 120):
-    """``descend launch -n N [extra] -- python -c SCRIPT`` in a subprocess, bounded."""
-    return subprocess.run(
-        [sys.executable, "-m", "descend.cli", "launch", "-n", str(n), *extra, "--"]
-        + [sys.executable, "-c", textwrap.dedent(script)],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=timeout,
-    )
 
 
 def _alive(pid: int) -> bool:
