@@ -7,12 +7,15 @@ benchmark sets its environment (XLA flags, the compilation cache) before JAX sta
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Row", "best_times", "log", "markdown_table", "verdict"]
+__all__ = ["LAYOUTS", "Row", "best_times", "log", "markdown_table", "report", "spawn", "verdict"]
 
 
 def best_times(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
@@ -66,3 +69,38 @@ def markdown_table(rows: list[Row]) -> str:
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- other layouts
+# How a worker runs: one CPU device; two virtual CPU devices in one process; two
+# processes of one CPU device each, started by ``descend launch`` (gloo collectives).
+LAYOUTS = ("1 device", "2 host devices", "2 processes")
+
+
+def spawn(script: str, args: list[str], layout: str, timeout: float = 900) -> dict[str, Any]:
+    """Run ``python SCRIPT ARGS`` in a new process (or two) laid out as ``layout``; the
+    dict its process 0 printed as a ``RESULT {json}`` line."""
+    launched = ("DESCEND_COORDINATOR", "DESCEND_NUM_PROCESSES", "DESCEND_PROCESS_ID")
+    env = {k: v for k, v in os.environ.items() if k not in launched}
+    env.pop("XLA_FLAGS", None)
+    env["JAX_PLATFORMS"] = env.get("JAX_PLATFORMS", "cpu")
+    cmd = [sys.executable, script, *args]
+    if layout == "2 host devices":
+        env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+    elif layout == "2 processes":
+        launch = [sys.executable, "-m", "descend.cli", "launch", "-n", "2"]
+        cmd = [*launch, "--timeout", str(int(timeout)), "--", *cmd]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout + 60)
+    for line in out.stdout.splitlines():
+        head, _, body = line.partition("RESULT ")
+        if _ and head in ("", "[0] "):
+            return json.loads(body)
+    raise RuntimeError(f"{layout}: no result (status {out.returncode}):\n{out.stderr[-3000:]}")
+
+
+def report(result: dict[str, Any]) -> None:
+    """What a worker prints for :func:`spawn` (process 0 only)."""
+    import jax
+
+    if jax.process_index() == 0:
+        print("RESULT " + json.dumps(result), flush=True)

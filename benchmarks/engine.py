@@ -60,6 +60,16 @@ B6 first calls  the first call on a function never seen before (a new Python fun
              minimum (and median) over repetitions taken round-robin, after one call of
              each variant; the XLA compilations a call makes are counted.
 
+B7 layouts   a 100,000-run batch (1,000 starts x 100 learning rates in logspace(-3,
+             -0.5), B1's quadratic, 1,000 gd steps, the default rules: runs stop where
+             gtol 1e-6 fires) on one CPU device, two virtual CPU devices of one process
+             and two processes of one CPU device each (``descend launch -n 2``), each in
+             a new process: the warm ``minimize_batch`` call, minimum over repetitions.
+             The runs are split over the devices (each process computes half of them;
+             every process gets the whole result). Runs/s and the ratio to one device
+             are information (2 cores: the devices share them). Target: the same steps
+             and end points as one device (1e-9).
+
 ``--check`` exits with status 1 when a target is missed.
 
 Marginal cost per step
@@ -103,10 +113,13 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
-from common import Row, best_times, log, markdown_table, verdict  # noqa: E402
+from common import LAYOUTS, Row, best_times, log, markdown_table, report, spawn, verdict  # noqa: E402
 from jax import lax  # noqa: E402
 
 import descend as ds  # noqa: E402
+
+if "--worker" in sys.argv and os.environ.get("DESCEND_COORDINATOR"):
+    ds.distributed.initialize()  # started by descend launch: before any JAX computation
 
 jax.config.update("jax_enable_x64", True)  # even with DESCEND_X64=0: compare float64
 jax.config.update("jax_enable_compilation_cache", False)  # see DESCEND_CACHE above
@@ -397,6 +410,36 @@ def bench_batch(sz: Sizes) -> list[Row]:
         ),
         Row(label, "bare jit(vmap(vmap(fori_loop)))", f"{t['bare'] * 1e3:.1f} ms/call"),
     ]
+
+
+def worker_layouts(sz: Sizes) -> None:
+    """B7's measurement in this process (or these processes): a RESULT line."""
+    starts, lrs = sz.batch_starts * 10, np.logspace(-3, -0.5, sz.batch_lrs)
+    x0s = np.random.default_rng(0).normal(size=(starts, 3))
+
+    def batch() -> Any:
+        return ds.minimize_batch(
+            quadratic, x0s, ds.gd, learning_rates=lrs, max_steps=sz.batch_steps
+        )
+
+    t = best_times({"batch": batch}, sz.batch_repeats)["batch"]
+    r = batch()
+    sample = r.x.reshape(-1, 3)[::97]  # a sample of the end points
+    report({"time": t, "nit": r.nit.ravel().tolist(), "x": sample.tolist(), "runs": r.nit.size})
+
+
+def bench_layouts(sz: Sizes, quick: bool) -> list[Row]:
+    args = ["--worker", "B7"] + (["--quick"] if quick else [])
+    got = {layout: spawn(__file__, args, layout) for layout in LAYOUTS}
+    one = got[LAYOUTS[0]]
+    label = f"B7 batch {one['runs']:,} runs x up to {sz.batch_steps:,} steps, over layouts"
+    rows = []
+    for layout, r in got.items():
+        same = r["nit"] == one["nit"] and np.allclose(r["x"], one["x"], rtol=0, atol=1e-9)
+        rate = f"{r['runs'] / r['time'] / 1e6:.2f} M runs/s ({r['time'] * 1e3:.0f} ms)"
+        ratio = f"{one['time'] / r['time']:.2f}x one device's speed"
+        rows.append(Row(label, layout, rate, ratio, "same steps, x to 1e-9", verdict(same)))
+    return rows
 
 
 def bench_batch_stopping(sz: Sizes) -> list[Row]:
@@ -820,13 +863,19 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, a smoke test (< 60 s)")
     parser.add_argument(
-        "--only", default="B1,B2,B3,B4,B5,B6", help="comma-separated benchmarks to run, e.g. B2,B3"
+        "--only",
+        default="B1,B2,B3,B4,B5,B6,B7",
+        help="comma-separated benchmarks to run, e.g. B2,B3",
     )
     parser.add_argument(
         "--check", action="store_true", help="exit with status 1 when a target is missed"
     )
+    parser.add_argument("--worker", help=argparse.SUPPRESS)  # B7's measurement (internal)
     opts = parser.parse_args(argv)
     sz = QUICK if opts.quick else FULL
+    if opts.worker:
+        worker_layouts(sz)
+        return
     only = {b.strip().upper() for b in opts.only.split(",")}
     t_start = time.perf_counter()
     rows: list[Row] = []
@@ -865,6 +914,9 @@ def main(argv: list[str] | None = None) -> None:
     if "B6" in only:
         log("B6 first calls ...")
         rows += bench_first_calls(sz)
+    if "B7" in only:
+        log("B7 layouts ...")
+        rows += bench_layouts(sz, opts.quick)
 
     mode = "quick" if sz is QUICK else "full"
     print(

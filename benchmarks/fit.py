@@ -61,6 +61,17 @@ F3 first call  F1's problem, one epoch (``epochs=1``): the first call, with noth
              on a busy machine it is steadier than wall time) is printed too. Target
              <= 1.5x (wall time).
 
+F4 layouts   F2's fit (sgd, batch 1,024, every batch split over the devices) on one CPU
+             device, on two virtual CPU devices of one process
+             (``--xla_force_host_platform_device_count=2``), and on two processes of one
+             CPU device each (``descend launch -n 2``, gloo collectives; the whole data
+             given to each, each holding half the rows on its device), each in a new
+             process: the warm ``ds.fit`` call, minimum over repetitions.
+             Samples/s and the ratio to one device are information: on a 2-core
+             machine the devices share the cores that one device's XLA already uses, and
+             every step adds a collective. Target: the final parameters equal one
+             device's to 1e-5 (float32; only the order of the gradient's sum differs).
+
 ``--check`` exits with status 1 when a target is missed.
 """
 
@@ -85,10 +96,13 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
-from common import Row, best_times, log, markdown_table, verdict  # noqa: E402
+from common import LAYOUTS, Row, best_times, log, markdown_table, report, spawn, verdict  # noqa: E402
 from jax import lax  # noqa: E402
 
 import descend as ds  # noqa: E402
+
+if "--worker" in sys.argv and os.environ.get("DESCEND_COORDINATOR"):
+    ds.distributed.initialize()  # started by descend launch: before any JAX computation
 from descend import _driver  # noqa: E402
 from descend._fit import program as fit_program  # noqa: E402
 
@@ -426,6 +440,37 @@ def bench_large(sz: Sizes) -> list[Row]:
     ]
 
 
+# --------------------------------------------------------------------------- F4 layouts
+def worker_layouts(sz: Sizes) -> None:
+    """F4's measurement in this process (or these processes): a RESULT line."""
+    n, bs, epochs = sz.large_n, 1024, sz.large_epochs
+    data = synthetic_logistic(n)
+    model = ds.models.logistic()
+    p0 = model.init(data.n_features, 0, F32)
+
+    def fit() -> Any:
+        return ds.fit(model, data, ds.gd(0.1), params=p0, batch_size=bs, epochs=epochs, seed=0)
+
+    t = best_times({"fit": fit}, sz.large_repeats)["fit"]
+    params = np.concatenate([np.ravel(l) for l in jax.tree.leaves(fit().params)])
+    report({"time": t, "params": params.tolist(), "devices": jax.device_count()})
+
+
+def bench_layouts(sz: Sizes, quick: bool) -> list[Row]:
+    n, epochs = sz.large_n, sz.large_epochs
+    label = f"F4 F2's fit (n={n:,}, batch 1024, {epochs} epochs) over devices and processes"
+    args = ["--worker", "F4"] + (["--quick"] if quick else [])
+    got = {layout: spawn(__file__, args, layout) for layout in LAYOUTS}
+    one = got[LAYOUTS[0]]
+    rows = []
+    for layout, r in got.items():
+        rate = f"{n * epochs / r['time'] / 1e6:.2f} M samples/s ({r['time'] * 1e3:.0f} ms)"
+        diff = float(np.max(np.abs(np.asarray(r["params"]) - np.asarray(one["params"]))))
+        ratio = f"{one['time'] / r['time']:.2f}x one device's speed; params differ {diff:.1e}"
+        rows.append(Row(label, layout, rate, ratio, "params <= 1e-5", verdict(diff <= 1e-5)))
+    return rows
+
+
 # --------------------------------------------------------------------------- F3 first call
 def first_call_times(
     calls: dict[str, Callable[[], Any]], repeats: int
@@ -543,13 +588,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, a smoke test (< 60 s)")
     parser.add_argument(
-        "--only", default="F1,F2,F3", help="comma-separated benchmarks to run, e.g. F1,F3"
+        "--only", default="F1,F2,F3,F4", help="comma-separated benchmarks to run, e.g. F1,F3"
     )
     parser.add_argument(
         "--check", action="store_true", help="exit with status 1 when a target is missed"
     )
+    parser.add_argument("--worker", help=argparse.SUPPRESS)  # F4's measurement (internal)
     opts = parser.parse_args(argv)
     sz = QUICK if opts.quick else FULL
+    if opts.worker:
+        worker_layouts(sz)
+        return
     only = {b.strip().upper() for b in opts.only.split(",")}
     t_start = time.perf_counter()
     rows: list[Row] = []
@@ -563,6 +612,9 @@ def main(argv: list[str] | None = None) -> None:
     if "F3" in only:
         log("F3 first call ...")
         rows += bench_first_call(sz)
+    if "F4" in only:
+        log("F4 layouts ...")
+        rows += bench_layouts(sz, opts.quick)
 
     import sklearn
 
