@@ -134,30 +134,38 @@ def _split(shape: Shape, tree: Any, rows: int) -> Any:
     return with_sharding_constraint(tree, NamedSharding(mesh(shape.devices), spec))
 
 
-def _gather(shape: Shape, arrays: tuple, pos: Any) -> tuple:
-    """Rows ``pos`` of ``arrays`` split by rows over the devices (``shape.parted``),
-    whole on each device: each device takes those in its block (zeros for the others)
-    and the blocks' rows are summed across devices (adding zeros: exact)."""
+def _gather(shape: Shape, X: Any, y: Any, pos: Any, after: Any) -> tuple:
+    """Rows ``pos`` of ``X`` and ``y``, split by rows over the devices
+    (``shape.parted``), whole on each device: each device takes those in its block
+    (zeros for the others) and the blocks' rows are summed across devices (adding
+    zeros: exact).
+
+    One all-reduce (y rides as a column of X: class indices are exact in floats), and
+    it waits for ``after`` (the parameters it is for): XLA:CPU runs collectives that
+    do not depend on each other concurrently, in an order that may differ between
+    processes, and gloo then pairs one process's all-reduce with another's (a size
+    mismatch, or a hang). The wait is a real use of ``after`` (an optimization barrier
+    is gone by the time the runtime orders the work): rows are taken only while it is
+    finite, which changes nothing, since an epoch with non-finite parameters is
+    discarded."""
     import jax
     import jax.numpy as jnp
     from jax import lax
     from jax.sharding import PartitionSpec
 
-    def local(pos: Any, *blocks: Any) -> tuple:
-        size = blocks[0].shape[0]
+    def local(pos: Any, ok: Any, X: Any, y: Any) -> tuple:
+        size = X.shape[0]
         j = pos - lax.axis_index("batch") * size
-        inside = (j >= 0) & (j < size)
+        inside = (j >= 0) & (j < size) & ok
         j = jnp.clip(j, 0, size - 1)
-        picked = [
-            jnp.where(inside.reshape(-1, *(1,) * (b.ndim - 1)), b[j], jnp.zeros((), b.dtype))
-            for b in blocks
-        ]
-        return tuple(lax.psum(p, "batch") for p in picked)
+        rows = jnp.concatenate([X[j], y[j, None].astype(X.dtype)], axis=1)
+        rows = lax.psum(jnp.where(inside[:, None], rows, jnp.zeros((), X.dtype)), "batch")
+        return rows[:, :-1], rows[:, -1].astype(y.dtype)
 
-    specs = (PartitionSpec(), *(PartitionSpec("batch"),) * len(arrays))
+    whole, split = PartitionSpec(), PartitionSpec("batch")
     return jax.shard_map(
-        local, mesh=mesh(shape.devices), in_specs=specs, out_specs=PartitionSpec()
-    )(pos, *arrays)
+        local, mesh=mesh(shape.devices), in_specs=(whole, whole, split, split), out_specs=whole
+    )(pos, _finite(after), X, y)
 
 
 def _whole(shape: Shape, tree: Any) -> Any:
@@ -189,13 +197,13 @@ def _epoch(model: Any, shape: Shape, data: tuple, nums: Numbers, s: TrainState) 
     loss = functools.partial(model.loss, l2=nums.l2 if shape.penalized else 0.0)
     dtype = jax.tree.leaves(s.params)[0].dtype
 
-    def take(rows: Any) -> tuple:
-        """The training rows ``rows``, whole on each device."""
-        return _gather(shape, (X, y), data[4][rows]) if shape.parted else (X[rows], y[rows])
+    def take(rows: Any, p: Any) -> tuple:
+        """The training rows ``rows``, whole on each device (gathered after ``p``)."""
+        return _gather(shape, X, y, data[4][rows], p) if shape.parted else (X[rows], y[rows])
 
     def step(carry: tuple, rows: Any) -> tuple:
         p, o = carry
-        Xb, yb = _split(shape, take(rows), rows.shape[0])
+        Xb, yb = _split(shape, take(rows, p), rows.shape[0])
         value, g = jax.value_and_grad(loss)(p, Xb, yb)
         updates, o = opt.update(g, o, p)
         p, o = _whole(shape, (optax.apply_updates(p, updates), o))
@@ -204,7 +212,7 @@ def _epoch(model: Any, shape: Shape, data: tuple, nums: Numbers, s: TrainState) 
     gn = jnp.asarray(jnp.nan, dtype)
     stop_g = jnp.bool_(False)
     if shape.full_batch:
-        every = _gather(shape, (X, y), data[4]) if shape.parted else (X, y)
+        every = _gather(shape, X, y, data[4], s.params) if shape.parted else (X, y)
         value, g = jax.value_and_grad(loss)(s.params, *_split(shape, every, shape.n_train))
         gn = jnp.sqrt(tree_sq(g)).astype(dtype)
         stop_g = gn <= nums.gtol
@@ -230,7 +238,7 @@ def _epoch(model: Any, shape: Shape, data: tuple, nums: Numbers, s: TrainState) 
         train_loss = total / shape.n_train
     if shape.n_val:
         if shape.parted:
-            Xv, yv = _gather(shape, (Xv, yv), data[5])
+            Xv, yv = _gather(shape, Xv, yv, data[5], p)  # after the epoch's steps
         val_loss, val_metric = model.loss_and_metric(p, Xv, yv, nums.l2 if shape.penalized else 0.0)
     else:
         val_loss = val_metric = jnp.asarray(jnp.nan, dtype)
