@@ -245,3 +245,13 @@ def test_the_command_line_refuses_bad_options_in_one_line(capsys, args, words):
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and err.startswith("descend: error:"), err
     assert words in err
+
+
+def test_initialize_alone_joins_nothing(monkeypatch):
+    for var in ("DESCEND_COORDINATOR", "DESCEND_NUM_PROCESSES", "DESCEND_PROCESS_ID"):
+        monkeypatch.delenv(var, raising=False)
+    for var in [v for v in os.environ if v.startswith(("SLURM_", "OMPI_"))]:
+        monkeypatch.delenv(var)
+    info = ds.distributed.initialize()
+    assert (info.process_id, info.num_processes) == (0, 1)
+    assert not ds.distributed.is_initialized()  # the same script runs as one process

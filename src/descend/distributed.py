@@ -15,7 +15,9 @@ Where the arguments come from, first match wins:
    ``DESCEND_NUM_PROCESSES`` and ``DESCEND_PROCESS_ID``, which ``descend launch -n N``
    (:mod:`descend.launch`) sets for each process it starts;
 3. otherwise JAX's own detection of the cluster (SLURM, Open MPI, Kubernetes, cloud
-   TPUs...): :func:`jax.distributed.initialize` reads that environment itself.
+   TPUs...): :func:`jax.distributed.initialize` reads that environment itself;
+4. with none of these, the process runs alone: nothing is joined, and the same script
+   works unchanged as one process.
 
 A second call is a no-op that returns the same :class:`ProcessInfo`. On CPUs, JAX
 (>= 0.5.1) runs cross-process collectives with gloo; use one CPU device per process
@@ -146,6 +148,16 @@ def _info() -> ProcessInfo:
     )
 
 
+def _cluster_detected() -> bool:
+    """Whether JAX's detection of a cluster (SLURM, Open MPI, Kubernetes, cloud TPUs...)
+    finds one in this environment."""
+    try:
+        from jax._src import clusters
+    except ImportError:  # pragma: no cover - a JAX without it: let JAX decide
+        return True
+    return any(env.is_env_present() for env in clusters.ClusterEnv._cluster_types)
+
+
 def is_initialized() -> bool:
     """True once :func:`initialize` (or :func:`jax.distributed.initialize`) has run here."""
     import jax
@@ -192,6 +204,8 @@ def initialize(
 
     if jax.distributed.is_initialized():
         return _info()
+    if address is None and n is None and pid is None and not _cluster_detected():
+        return _info()  # alone: nothing to join, the script runs as one process
     try:
         jax.distributed.initialize(
             coordinator_address=address,
