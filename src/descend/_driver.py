@@ -223,6 +223,8 @@ def drive(
                 if progress:
                     bar.update(int(np.max(step)), describe(state))
                 final_code = _call_back(callback, snapshot, state)
+            if final_code is None and sigint.hit:  # Ctrl-C during the bar or callback
+                final_code = Status.INTERRUPTED
             if chunk_size is None:
                 size = _next_size(size, elapsed, steps_run, interactive)
             final_code, size = _agreed(final_code, size)
