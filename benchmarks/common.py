@@ -6,6 +6,7 @@ benchmark sets its environment (XLA flags, the compilation cache) before JAX sta
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import os
@@ -15,7 +16,18 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["LAYOUTS", "Row", "best_times", "log", "markdown_table", "report", "spawn", "verdict"]
+__all__ = [
+    "LAYOUTS",
+    "Row",
+    "best_times",
+    "finish",
+    "log",
+    "markdown_table",
+    "options",
+    "report",
+    "spawn",
+    "verdict",
+]
 
 
 def best_times(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
@@ -65,6 +77,38 @@ def markdown_table(rows: list[Row]) -> str:
 
     rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return "\n".join([fmt(cells[0]), rule] + [fmt(line) for line in cells[1:]])
+
+
+def options(doc: str, benchmarks: str, argv: list[str] | None) -> argparse.Namespace:
+    """A benchmark script's command line: --quick, --only (of ``benchmarks``, e.g.
+    "B1,B2"), --check, and the internal --worker of the layout rows."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, a smoke test (< 60 s)")
+    parser.add_argument(
+        "--only", default=benchmarks, help=f"comma-separated benchmarks to run (of {benchmarks})"
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="exit with status 1 when a target is missed"
+    )
+    parser.add_argument("--worker", help=argparse.SUPPRESS)  # a layout row's measurement
+    opts = parser.parse_args(argv)
+    opts.only = {b.strip().upper() for b in opts.only.split(",")}
+    return opts
+
+
+def finish(rows: list[Row], header: str, footnote: str, started: float, check: bool) -> None:
+    """Print the table between its header and footnote; with ``check``, exit with status
+    1 when a row missed its target."""
+    print(header)
+    print()
+    print(markdown_table(rows))
+    print()
+    print(footnote)
+    print(f"total benchmark time: {time.perf_counter() - started:.0f} s")
+    missed = [f"{r.benchmark}: {r.variant}" for r in rows if r.met == "NO"]
+    if check and missed:
+        print("missed targets:\n  " + "\n  ".join(missed))
+        sys.exit(1)
 
 
 def log(message: str) -> None:

@@ -91,7 +91,6 @@ reports the marginal figures too, for information.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import statistics
@@ -113,7 +112,17 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
-from common import LAYOUTS, Row, best_times, log, markdown_table, report, spawn, verdict  # noqa: E402
+from common import (  # noqa: E402
+    LAYOUTS,
+    Row,
+    best_times,
+    finish,
+    log,
+    options,
+    report,
+    spawn,
+    verdict,
+)
 from jax import lax  # noqa: E402
 
 import descend as ds  # noqa: E402
@@ -860,23 +869,12 @@ def bench_first_calls(sz: Sizes) -> list[Row]:
 
 # --------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, a smoke test (< 60 s)")
-    parser.add_argument(
-        "--only",
-        default="B1,B2,B3,B4,B5,B6,B7",
-        help="comma-separated benchmarks to run, e.g. B2,B3",
-    )
-    parser.add_argument(
-        "--check", action="store_true", help="exit with status 1 when a target is missed"
-    )
-    parser.add_argument("--worker", help=argparse.SUPPRESS)  # B7's measurement (internal)
-    opts = parser.parse_args(argv)
+    opts = options(__doc__, "B1,B2,B3,B4,B5,B6,B7", argv)
     sz = QUICK if opts.quick else FULL
     if opts.worker:
         worker_layouts(sz)
         return
-    only = {b.strip().upper() for b in opts.only.split(",")}
+    only = opts.only
     t_start = time.perf_counter()
     rows: list[Row] = []
 
@@ -919,23 +917,16 @@ def main(argv: list[str] | None = None) -> None:
         rows += bench_layouts(sz, opts.quick)
 
     mode = "quick" if sz is QUICK else "full"
-    print(
+    header = (
         f"descend {ds.__version__}, jax {jax.__version__}, optax {optax.__version__}, "
         f"backend {jax.default_backend()}, {os.cpu_count()} CPUs, float64, {mode} sizes"
     )
-    print()
-    print(markdown_table(rows))
-    print()
-    print(
+    footnote = (
         "time: minimum over warm repetitions. marginal = (T(N) - T(1)) / (N - 1). "
         "GB/s: gd moves 3 arrays a step (read w, a; write w), adam 7 (read w, a, m, v; "
         "write w, m, v), the in-place scaling 2."
     )
-    print(f"total benchmark time: {time.perf_counter() - t_start:.0f} s")
-    missed = [f"{r.benchmark}: {r.variant}" for r in rows if r.met == "NO"]
-    if opts.check and missed:
-        print("missed targets:\n  " + "\n  ".join(missed))
-        sys.exit(1)
+    finish(rows, header, footnote, t_start, opts.check)
 
 
 if __name__ == "__main__":

@@ -77,7 +77,6 @@ F4 layouts   F2's fit (sgd, batch 1,024, every batch split over the devices) on 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import os
@@ -96,7 +95,17 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
-from common import LAYOUTS, Row, best_times, log, markdown_table, report, spawn, verdict  # noqa: E402
+from common import (  # noqa: E402
+    LAYOUTS,
+    Row,
+    best_times,
+    finish,
+    log,
+    options,
+    report,
+    spawn,
+    verdict,
+)
 from jax import lax  # noqa: E402
 
 import descend as ds  # noqa: E402
@@ -585,21 +594,12 @@ def bench_first_call(sz: Sizes) -> list[Row]:
 
 # --------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, a smoke test (< 60 s)")
-    parser.add_argument(
-        "--only", default="F1,F2,F3,F4", help="comma-separated benchmarks to run, e.g. F1,F3"
-    )
-    parser.add_argument(
-        "--check", action="store_true", help="exit with status 1 when a target is missed"
-    )
-    parser.add_argument("--worker", help=argparse.SUPPRESS)  # F4's measurement (internal)
-    opts = parser.parse_args(argv)
+    opts = options(__doc__, "F1,F2,F3,F4", argv)
     sz = QUICK if opts.quick else FULL
     if opts.worker:
         worker_layouts(sz)
         return
-    only = {b.strip().upper() for b in opts.only.split(",")}
+    only = opts.only
     t_start = time.perf_counter()
     rows: list[Row] = []
 
@@ -619,23 +619,16 @@ def main(argv: list[str] | None = None) -> None:
     import sklearn
 
     mode = "quick" if sz is QUICK else "full"
-    print(
+    header = (
         f"descend {ds.__version__}, jax {jax.__version__}, optax {optax.__version__}, "
         f"scikit-learn {sklearn.__version__}, backend {jax.default_backend()}, "
         f"{os.cpu_count()} CPUs, float32, {mode} sizes"
     )
-    print()
-    print(markdown_table(rows))
-    print()
-    print(
+    footnote = (
         "time: minimum over warm repetitions (F3: first calls, compilation included; "
         "CPU: least process CPU time). µs/step: the whole call / optimizer steps."
     )
-    print(f"total benchmark time: {time.perf_counter() - t_start:.0f} s")
-    missed = [f"{r.benchmark}: {r.variant}" for r in rows if r.met == "NO"]
-    if opts.check and missed:
-        print("missed targets:\n  " + "\n  ".join(missed))
-        sys.exit(1)
+    finish(rows, header, footnote, t_start, opts.check)
 
 
 if __name__ == "__main__":

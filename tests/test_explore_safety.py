@@ -386,6 +386,17 @@ def _start(*args: str) -> tuple[subprocess.Popen, str]:
     return proc, m.group(0)
 
 
+def _ctrl_c(proc: subprocess.Popen) -> tuple[str, str]:
+    """Ctrl-C to the server: its (stdout, stderr), bounded (killed if it hangs)."""
+    try:
+        proc.send_signal(signal.SIGINT)
+        return proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
 def test_ctrl_c_stops_the_server_cleanly():
     import httpx
 
@@ -394,12 +405,8 @@ def test_ctrl_c_stops_the_server_cleanly():
         assert url.startswith("http://127.0.0.1:")
         r = httpx.get(url + "api/functions", timeout=30)
         assert r.status_code == 200 and r.json()["functions"]
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        out, err = _ctrl_c(proc)
     assert proc.returncode == 0, err
     assert "Traceback" not in err and "stopped" in out
     with pytest.raises(httpx.ConnectError):
@@ -407,13 +414,7 @@ def test_ctrl_c_stops_the_server_cleanly():
 
 
 def test_listening_beyond_loopback_prints_a_warning():
-    proc, url = _start("--host", "0.0.0.0")
-    try:
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    proc, _ = _start("--host", "0.0.0.0")
+    _, err = _ctrl_c(proc)
     assert "warning" in err and "0.0.0.0" in err
     assert proc.returncode == 0

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -118,19 +117,8 @@ def check_resume(path: str | None) -> dict | None:
 def check_checkpoint(path: str | None) -> None:
     """Refuse a --checkpoint folder that cannot be made or written (without making it:
     that waits until the fit starts, so bad input leaves nothing behind)."""
-    if path is None:
-        return
-    p = Path(path)
-    if p.exists():
-        check_folder(path, "--checkpoint")
-        return
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise InputError(
-            f"--checkpoint: cannot create {path!r}: folder {str(parent)!r} does not exist"
-        )
-    if not os.access(parent, os.W_OK):
-        raise InputError(f"--checkpoint: cannot create {path!r}: permission denied")
+    if path is not None:
+        check_folder(path, "--checkpoint", create=False)
 
 
 def check_same_fit(

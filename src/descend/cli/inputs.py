@@ -137,8 +137,9 @@ def check_output(path: str | None, option: str, suffix: str | None = None) -> st
     return path
 
 
-def check_folder(path: str, option: str) -> Path:
-    """An output folder: created if missing (its parent must exist), and writable."""
+def check_folder(path: str, option: str, create: bool = True) -> Path:
+    """An output folder, writable: created if missing (its parent must exist), or with
+    ``create=False`` only checked that it could be."""
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise InputError(f"{option}: {path!r} exists and is not a folder")
@@ -150,7 +151,8 @@ def check_folder(path: str, option: str) -> Path:
             )
         if not os.access(parent, os.W_OK):
             raise InputError(f"{option}: cannot create {path!r}: permission denied")
-        p.mkdir()
+        if create:
+            p.mkdir()
     elif not os.access(p, os.W_OK):
         raise InputError(f"{option}: cannot write into {path!r}: permission denied")
     return p

@@ -20,6 +20,23 @@ def frame_rows(n_rows: int, max_frames: int) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, n_rows - 1, count)).astype(int))
 
 
+def gif_frame(fig: Any) -> Any:
+    """The figure's canvas as it is drawn now, a palette image for a GIF."""
+    from PIL import Image
+
+    rgba = np.asarray(fig.canvas.buffer_rgba())
+    return Image.fromarray(rgba[..., :3].copy()).quantize(colors=255)
+
+
+def save_gif(frames: list, target: Any, fps: float) -> Any:
+    """``frames`` as a looping GIF at ``fps`` frames per second; returns ``target``."""
+    duration = max(20, int(round(1000 / float(fps))))
+    frames[0].save(
+        target, format="GIF", save_all=True, append_images=frames[1:], duration=duration, loop=0
+    )
+    return target
+
+
 def animate(
     fun: Any,
     runs: Any,
@@ -54,7 +71,6 @@ def animate(
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from PIL import Image
 
     target = C.check_target(path)
     fps = check_real(fps, "fps", low=0, low_open=True)
@@ -119,13 +135,8 @@ def animate(
             curve.set_data(r.steps[:k], y[:k])
         counter.set_text(f"step {int(longest.steps[row])}")
         fig.canvas.draw()
-        rgba = np.asarray(fig.canvas.buffer_rgba())
-        frames.append(Image.fromarray(rgba[..., :3].copy()).quantize(colors=255))
-    duration = max(20, int(round(1000 / float(fps))))
-    frames[0].save(
-        target, format="GIF", save_all=True, append_images=frames[1:], duration=duration, loop=0
-    )
-    return target
+        frames.append(gif_frame(fig))
+    return save_gif(frames, target, fps)
 
 
 def _loss_frame(ax: Any, rs: Sequence[C.Run], ys: Sequence[np.ndarray], ylabel: str) -> None:

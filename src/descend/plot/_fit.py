@@ -17,24 +17,13 @@ import numpy as np
 from .._checks import check_int, check_real
 from . import _common as C
 from . import _field
-from ._animate import frame_rows
+from ._animate import frame_rows, gif_frame, save_gif
 from ._curves import CURVE_COLORS
 
 # Class colours: the ends of the binary probability map (blue: class 0, red: class 1),
 # then a qualitative cycle for more classes.
 BINARY_CMAP = "RdBu_r"
-CLASS_COLORS = (
-    "#2166ac",
-    "#b2182b",
-    "#2ca02c",
-    "#ff7f0e",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#7f7f7f",
-    "#bcbd22",
-    "#17becf",
-)
+CLASS_COLORS = ("#2166ac", "#b2182b", *CURVE_COLORS[2:])
 BEST_COLOR = "#2ca02c"
 STOP_COLOR = "#555555"
 
@@ -641,7 +630,6 @@ def animate_boundary(
     import jax
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from PIL import Image
 
     target = C.check_target(path)
     fps = check_real(fps, "fps", low=0, low_open=True)
@@ -723,13 +711,8 @@ def animate_boundary(
             ax.draw_artist(a)
         for a in [now, *(g for g, _ in growing)]:
             ax_loss.draw_artist(a)
-        rgba = np.asarray(fig.canvas.buffer_rgba())
-        frames.append(Image.fromarray(rgba[..., :3].copy()).quantize(colors=255))
-    duration = max(20, int(round(1000 / float(fps))))
-    frames[0].save(
-        target, format="GIF", save_all=True, append_images=frames[1:], duration=duration, loop=0
-    )
-    return target
+        frames.append(gif_frame(fig))
+    return save_gif(frames, target, fps)
 
 
 def _growing_loss(ax: Any, fit: Any) -> list[tuple[Any, np.ndarray]]:
