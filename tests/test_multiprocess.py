@@ -48,6 +48,14 @@ cancer = ds.data.load("breast_cancer").split(seed=0)[0]
 r = ds.fit(ds.models.logistic(), cancer, ds.gd(0.5), batch_size=None, epochs=40,
            dtype="float64")
 got["full/params"], got["full/loss"] = flat(r.params), r.history.train_loss
+# float32 (the default), a penalty, adam's state; and a loss of one's own
+r = ds.fit(ds.models.mlp([8], l2=0.01), train, ds.adam(1e-2), validation=val, batch_size=32,
+           epochs=3, seed=1)
+got["f32/params"], got["f32/loss"] = flat(r.params), r.history.train_loss
+own = ds.models.custom(lambda p, X, y: jax.numpy.mean((X @ p["w"] - y) ** 2))
+r = ds.fit(own, (train.X, train.y.astype(float)), ds.gd(1e-3), params={{"w": np.zeros(64)}},
+           batch_size=32, epochs=3, dtype="float64", seed=1)
+got["custom/params"] = flat(r.params)
 
 # checkpoints: written once (by process 0), and a resume continues exactly
 model, opt = ds.models.mlp([16]), ds.adam(1e-3)
@@ -101,6 +109,19 @@ def test_two_processes_train_the_same_model_as_one(two_process_fits):
     )
     np.testing.assert_allclose(zero["full/params"], _flat(ref.params), rtol=0, atol=1e-9)
     np.testing.assert_allclose(zero["full/loss"], ref.history.train_loss, rtol=0, atol=1e-9)
+    ref = ds.fit(
+        ds.models.mlp([8], l2=0.01), train, ds.adam(1e-2), validation=val, batch_size=32,
+        epochs=3, seed=1,
+    )  # fmt: skip
+    assert zero["f32/params"].dtype == np.float32
+    np.testing.assert_allclose(zero["f32/params"], _flat(ref.params), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(zero["f32/loss"], ref.history.train_loss, rtol=1e-5)
+    own = ds.models.custom(lambda p, X, y: jax.numpy.mean((X @ p["w"] - y) ** 2))
+    ref = ds.fit(
+        own, (train.X, train.y.astype(float)), ds.gd(1e-3), params={"w": np.zeros(64)},
+        batch_size=32, epochs=3, dtype="float64", seed=1,
+    )  # fmt: skip
+    np.testing.assert_allclose(zero["custom/params"], _flat(ref.params), rtol=0, atol=1e-9)
 
 
 def test_two_processes_checkpoint_once_and_resume_exactly(two_process_fits):

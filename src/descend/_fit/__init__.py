@@ -91,8 +91,9 @@ def fit(
         e.g. ``data.part()``, or rows read from this process's files) rather than the
         same whole data in every process (the default: each process then keeps only
         its block of rows on its devices). Either way each process holds a block of
-        the rows, each mini-batch is the one a single process would draw, gathered
-        from the blocks, and every process gets the whole :class:`FitResult`;
+        the rows, each mini-batch is the one a single process would draw (each device
+        takes the loss of the batch rows it holds; only the gradient is summed across
+        devices), and every process gets the whole :class:`FitResult`;
         checkpoints are written by process 0 (on storage every process can read, to
         resume). Ignored with one process.
     """

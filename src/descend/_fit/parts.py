@@ -4,9 +4,9 @@ The training (and validation) rows are one global array split by rows over the m
 every process's devices; process ``p`` holds block ``p`` (padded with zero rows to the
 same length in every process). A map ``index`` takes row ``r`` of the data (the
 concatenation of the processes' rows, in process order) to its place in that array, so
-the shuffled mini-batches are the very rows one process would draw: the program gathers
-each batch from the blocks (:func:`descend._fit.program`), and a fit over processes
-matches one process up to the order of the gradient's sum.
+the shuffled mini-batches are the very rows one process would draw: each device
+computes the part of the batch in its block (:mod:`descend._fit.program`), and a fit
+over processes matches one process up to the order of the gradient's sum.
 
 Where the rows come from (``local_rows``):
 

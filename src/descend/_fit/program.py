@@ -15,6 +15,12 @@ all-reduce: the same mean as on one device, up to the order of the sum). A batch
 rows do not divide by the device count (the leftover one, or the whole set when full
 batch) is computed whole on every device: the same numbers everywhere. On one device
 the program carries no sharding at all.
+
+Over several processes (``Shape.parted``) the data's rows lie in blocks, one per
+device (see :mod:`descend._fit.parts`), and the batch's row numbers are the same
+everywhere: for a built-in model each device sums the losses of the batch rows in its
+own block and one all-reduce sums the gradients (no row moves); for a loss of one's own
+(a mean of its own making) the rows are gathered first, then split as above.
 """
 
 from __future__ import annotations
@@ -168,6 +174,39 @@ def _gather(shape: Shape, X: Any, y: Any, pos: Any, after: Any) -> tuple:
     )(pos, _finite(after), X, y)
 
 
+def _blockwise_value_and_grad(
+    shape: Shape, model: Any, nums: Numbers, p: Any, X: Any, y: Any, pos: Any
+) -> tuple:
+    """A built-in model's loss of rows ``pos`` and its gradient, with the rows where
+    they lie (``shape.parted``): each device sums the losses of the rows in its block,
+    each over the batch size, and its gradient; one all-reduce sums them (and, using
+    ``p``, waits for it: see :func:`_gather`). No row moves between processes, only the
+    gradient; the same mean as one device, up to the order of the sum."""
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+    from jax.sharding import PartitionSpec
+
+    def local(p: Any, pos: Any, X: Any, y: Any) -> tuple:
+        size = X.shape[0]
+        j = pos - lax.axis_index("batch") * size
+        weight = ((j >= 0) & (j < size)).astype(X.dtype) / pos.shape[0]
+        j = jnp.clip(j, 0, size - 1)
+        mine = lambda q: jnp.sum(weight * model.row_losses(q, X[j], y[j]))  # noqa: E731
+        # the gradient of this device's share: varying over the devices, summed here
+        value, g = jax.value_and_grad(mine)(lax.pcast(p, "batch", to="varying"))
+        return lax.psum((value, g), "batch")
+
+    whole, split = PartitionSpec(), PartitionSpec("batch")
+    value, g = jax.shard_map(
+        local, mesh=mesh(shape.devices), in_specs=(whole, whole, split, split), out_specs=whole
+    )(p, pos, X, y)
+    if shape.penalized:
+        pv, pg = jax.value_and_grad(model.penalty)(p, nums.l2)
+        value, g = value + pv, jax.tree.map(jnp.add, g, pg)
+    return value, g
+
+
 def _whole(shape: Shape, tree: Any) -> Any:
     """``tree`` whole on every device (parameters, optimizer state); untouched on one."""
     if shape.devices == 1:
@@ -197,14 +236,21 @@ def _epoch(model: Any, shape: Shape, data: tuple, nums: Numbers, s: TrainState) 
     loss = functools.partial(model.loss, l2=nums.l2 if shape.penalized else 0.0)
     dtype = jax.tree.leaves(s.params)[0].dtype
 
-    def take(rows: Any, p: Any) -> tuple:
-        """The training rows ``rows``, whole on each device (gathered after ``p``)."""
-        return _gather(shape, X, y, data[4][rows], p) if shape.parted else (X[rows], y[rows])
+    def value_and_grad(p: Any, rows: Any) -> tuple:
+        """The loss of the training rows ``rows`` (None: all) at ``p``, and its gradient."""
+        if shape.parted:  # the rows lie in blocks over the processes
+            pos = data[4] if rows is None else data[4][rows]
+            if model.kind != "custom":
+                return _blockwise_value_and_grad(shape, model, nums, p, X, y, pos)
+            batch = _gather(shape, X, y, pos, p)
+        else:
+            batch = (X, y) if rows is None else (X[rows], y[rows])
+        n = shape.n_train if rows is None else rows.shape[0]
+        return jax.value_and_grad(loss)(p, *_split(shape, batch, n))
 
     def step(carry: tuple, rows: Any) -> tuple:
         p, o = carry
-        Xb, yb = _split(shape, take(rows, p), rows.shape[0])
-        value, g = jax.value_and_grad(loss)(p, Xb, yb)
+        value, g = value_and_grad(p, rows)
         updates, o = opt.update(g, o, p)
         p, o = _whole(shape, (optax.apply_updates(p, updates), o))
         return (p, o), (value, p if shape.record_params else None)
@@ -212,8 +258,7 @@ def _epoch(model: Any, shape: Shape, data: tuple, nums: Numbers, s: TrainState) 
     gn = jnp.asarray(jnp.nan, dtype)
     stop_g = jnp.bool_(False)
     if shape.full_batch:
-        every = _gather(shape, X, y, data[4], s.params) if shape.parted else (X, y)
-        value, g = jax.value_and_grad(loss)(s.params, *_split(shape, every, shape.n_train))
+        value, g = value_and_grad(s.params, None)
         gn = jnp.sqrt(tree_sq(g)).astype(dtype)
         stop_g = gn <= nums.gtol
         updates, o = opt.update(g, s.opt_state, s.params)

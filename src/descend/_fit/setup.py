@@ -323,7 +323,7 @@ def prepare(
     optimizer, make, numbers, choice = plan_optimizer(optimizer, full_loss, p0, ())
     nums = _numbers(numbers, model.l2, limits, early_stopping, epochs, seed, dtype)
     if devices > 1:  # whole on every device, once (not at each call)
-        nums, p0 = jax.device_put(_multi.to_host((nums, p0)), replicated(devices))
+        nums, p0 = jax.device_put(_host_side((nums, p0)), replicated(devices))
     setup = Setup(
         model=model,
         shape=_shape(
@@ -384,6 +384,20 @@ class _Sets(NamedTuple):
         if self.multi:
             return parts.device_parts(self.data, self.val, dtype, devices, self.local_rows)
         return device_data(self.data, self.val, dtype, devices)
+
+
+def _host_side(tree: Any) -> Any:
+    """``tree`` on the host, to be put on every process's devices (a jitted call refuses
+    arrays on this process's device alone); weakly typed numbers stay Python numbers,
+    so they stay weakly typed (a float32 fit's optimizer state stays float32)."""
+    import jax
+
+    def one(leaf: Any) -> Any:
+        if getattr(leaf, "weak_type", False) and getattr(leaf, "ndim", 1) == 0:
+            return leaf.item()
+        return _multi.to_host(leaf)
+
+    return jax.tree.map(one, tree)
 
 
 def _numbers(
