@@ -68,6 +68,10 @@ got["resume/same"] = np.asarray(
     and np.array_equal(straight.history.batch_loss, resumed.history.batch_loss))
 got["resume/params"] = flat(resumed.params)
 got["resume/files"] = np.asarray(sorted(p.name for p in (out / "b").iterdir()))
+r = ds.fit(ds.models.mlp([32]), train, ds.adam(3e-2), validation=val, batch_size=32,
+           epochs=40, early_stopping=3, dtype="float64", seed=2)
+got["early/params"] = flat(r.params)
+got["early/epochs"] = np.asarray([r.epochs, r.best_epoch])
 np.savez(out / f"fit-{{me}}.npz", **got)
 print("done", me)
 """
@@ -134,6 +138,18 @@ def test_two_processes_checkpoint_once_and_resume_exactly(two_process_fits):
         seed=3, dtype="float64",
     )  # fmt: skip
     np.testing.assert_allclose(zero["resume/params"], _flat(ref.params), rtol=0, atol=1e-9)
+
+
+def test_two_processes_stop_early_where_one_process_does(two_process_fits):
+    zero, _ = two_process_fits
+    train, val = ds.data.load("digits").split(val=0.15, test=0.15, seed=0)[:2]
+    ref = ds.fit(
+        ds.models.mlp([32]), train, ds.adam(3e-2), validation=val, batch_size=32, epochs=40,
+        early_stopping=3, dtype="float64", seed=2,
+    )  # fmt: skip
+    assert ref.status == "early_stopped" and ref.best_epoch < ref.epochs < 40
+    assert list(zero["early/epochs"]) == [ref.epochs, ref.best_epoch]
+    np.testing.assert_allclose(zero["early/params"], _flat(ref.params), rtol=0, atol=1e-9)
 
 
 BATCH = """
@@ -215,6 +231,17 @@ def test_processes_that_disagree_are_refused_in_every_process(tmp_path):
         # and after all that, the processes still compute together
         r = ds.minimize_batch("sphere", np.ones((3, 2)), max_steps=5)
         print("nit", r.nit.tolist())
+
+        # process 0 decides between chunks: its callback's stop stops every process
+        def stop_on_zero(snapshot):
+            if me == 0:
+                raise StopIteration
+        r = ds.minimize_batch("sphere", np.ones((3, 2)), ds.gd(1e-4), gtol=0.0,
+                              max_steps=1000, chunk_size=10, callback=stop_on_zero)
+        print("callback", sorted({s.value for s in r.status.ravel()}), r.nit.tolist())
+        f = ds.fit(ds.models.softmax(), iris, ds.gd(0.1), epochs=50, batch_size=30,
+                   callback=stop_on_zero)
+        print("fit callback", f.status.value, f.epochs)
         """,
         "--timeout",
         "200",
@@ -225,6 +252,8 @@ def test_processes_that_disagree_are_refused_in_every_process(tmp_path):
         for words in ("x0s differs", "differ between process 0", "devices must be 2"):
             assert any(l.startswith(f"[{i}] refused {words}") for l in p.stdout.splitlines())
         assert f"[{i}] nit {nit}" in p.stdout.splitlines(), p.stdout
+        assert f"[{i}] callback ['stopped'] [10, 10, 10]" in p.stdout.splitlines(), p.stdout
+        assert f"[{i}] fit callback stopped 1" in p.stdout.splitlines(), p.stdout
 
 
 def test_dataset_part_splits_rows_in_blocks():
