@@ -82,12 +82,27 @@ needs_ports = pytest.mark.skipif(not _loopback_ok(), reason="cannot open a loopb
 
 
 def run_launch(n: int, script: str, *extra: str, timeout: float = 120):
-    """``descend launch -n N [extra] -- python -c SCRIPT`` in a subprocess, bounded."""
-    return subprocess.run(
-        [sys.executable, "-m", "descend.cli", "launch", "-n", str(n), *extra, "--"]
-        + [sys.executable, "-c", textwrap.dedent(script)],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=timeout,
-    )
+    """``descend launch -n N --timeout T [extra] -- python -c SCRIPT``, bounded twice.
+
+    The launcher's ``--timeout`` (``timeout``, or the one in ``extra``) stops its
+    processes; a launcher still running 60 s past it gets SIGTERM (it stops its
+    processes then), and SIGKILL 10 s later: a test never leaves processes behind.
+    """
+    if "--timeout" not in extra:
+        extra = ("--timeout", f"{timeout:g}", *extra)
+    limit = float(extra[extra.index("--timeout") + 1]) + 60
+    command = [sys.executable, "-m", "descend.cli", "launch", "-n", str(n), *extra, "--"]
+    command += [sys.executable, "-c", textwrap.dedent(script)]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
+    ) as p:
+        try:
+            out, err = p.communicate(timeout=limit)
+        except subprocess.TimeoutExpired:
+            p.terminate()
+            try:
+                p.communicate(timeout=10)
+            finally:
+                p.kill()
+            raise
+    return subprocess.CompletedProcess(command, p.returncode, out, err)

@@ -58,8 +58,7 @@ def test_two_processes_initialize_and_see_two_devices():
               "devices", jax.device_count(), len(info.local_devices),
               ds.distributed.is_initialized())
         """,
-        "--timeout",
-        "90",
+        timeout=90,
     )
     assert p.returncode == 0, p.stdout + p.stderr
     lines = p.stdout.splitlines()
@@ -86,8 +85,7 @@ def test_a_data_parallel_sum_agrees_with_one_process():
         total = jax.jit(lambda a: jnp.sum(a**2), out_shardings=NamedSharding(mesh, P()))(x)
         print("total", repr(float(total)), x.shape)
         """,
-        "--timeout",
-        "90",
+        timeout=90,
     )
     assert p.returncode == 0, p.stdout + p.stderr
     expected = float(sum((i * 10.0 + k) ** 2 for i in range(2) for k in range(3)))
@@ -122,6 +120,31 @@ def test_a_crash_stops_everything_and_names_the_process(tmp_path):
     # the sleeping process and what it started are gone: no orphans
     for pid in map(int, (tmp_path / "pids").read_text().split()):
         assert _gone(pid), f"process {pid} outlived the launcher"
+
+
+@needs_ports
+def test_an_exception_after_initialize_ends_that_process_at_once():
+    # Process 0 waits in a collective for process 1, which raises. A normal exit would
+    # first wait for process 0 (JAX's shutdown; gloo gives up after 30 s) and both
+    # would end together; the excepthook ends process 1 at once, so the launcher
+    # names it and stops process 0 long before its own 25 s.
+    p = run_launch(
+        2,
+        """
+        import numpy as np
+        import descend as ds
+        info = ds.distributed.initialize()
+        if info.process_id == 1:
+            raise RuntimeError("boom in process 1")
+        ds.minimize_batch("sphere", np.ones((4, 2)), max_steps=10**5, gtol=0.0, chunk_size=10)
+        print("process 0 finished alone")
+        """,
+        timeout=25,
+    )
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "[1] RuntimeError: boom in process 1" in p.stderr.splitlines()
+    assert "descend launch: process 1 exited with status 1; stopped the others" in p.stderr
+    assert "finished alone" not in p.stdout
 
 
 @needs_ports
@@ -170,9 +193,7 @@ def test_the_timeout_stops_everything_with_status_124(tmp_path):
             str(os.getpid()))
         time.sleep(60)
         """,
-        "--timeout",
-        "2",
-        timeout=60,
+        timeout=2,
     )
     assert p.returncode == 124, p.stdout + p.stderr
     assert "descend launch: timed out after 2 s; stopped processes 0, 1" in p.stderr

@@ -152,6 +152,11 @@ def test_run_edge_is_2_over_L_from_the_exact_hessian():
     down = api.run({"formula": "-x**2 - y**2", "start": [1, 1], "optimizers": ["gd"], "steps": 5})
     assert down["edge"]["one_over_L"] is None and down["edge"]["two_over_L"] is None
     assert "curves down" in down["edge"]["rule"]
+    # off a quadratic, the same edge as descend's public suggest_learning_rate
+    for name, start in (("himmelblau", [-3.0, -3.0]), ("rosenbrock", [-1.2, 1.0])):
+        out = api.run({"function": name, "start": start, "optimizers": ["gd"], "steps": 5})
+        hint = ds.suggest_learning_rate(name, start)
+        assert out["edge"]["two_over_L"] == pytest.approx(hint.max_stable, rel=1e-9)
 
 
 def test_run_sends_null_for_non_finite_numbers_and_says_why():

@@ -139,6 +139,36 @@ def test_mlp_learns_digits_and_early_stopping_keeps_the_best_epoch(digits):
     assert acc == pytest.approx(h.val_accuracy[fit.best_epoch - 1], abs=1e-6)
 
 
+def _early_stop_by_hand(val_loss, patience, min_delta):
+    """(stopping epoch, best epoch) of the rule as the docs state it: stop once the
+    validation loss has not improved on its best by more than min_delta for `patience`
+    epochs (Keras's EarlyStopping with mode="min")."""
+    best, best_epoch, wait = np.inf, 0, 0
+    for epoch, v in enumerate(val_loss, start=1):
+        if v < best - min_delta:
+            best, best_epoch, wait = v, epoch, 0
+        else:
+            wait += 1
+            if wait >= patience:
+                return epoch, best_epoch
+    return len(val_loss), best_epoch
+
+
+@pytest.mark.parametrize("min_delta", [0.003, 0.01, 0.02])  # stops near epochs 46, 27, 19
+def test_min_delta_stops_as_the_rule_says(digits, min_delta):
+    train, val, _ = digits
+    kw = dict(batch_size=64, validation=val, seed=1, dtype="float64")
+    model, opt = ds.models.softmax(), ds.gd(0.05)
+    free = ds.fit(model, train, opt, epochs=60, **kw)  # no early stopping: every epoch
+    stop, best = _early_stop_by_hand(free.history.val_loss, 3, min_delta)
+    assert stop < 60  # the rule fires within the run (with min_delta=0 it does not)
+    fit = ds.fit(model, train, opt, epochs=60, early_stopping=3, min_delta=min_delta, **kw)
+    assert (fit.epochs, fit.best_epoch) == (stop, best)
+    assert fit.status is ds.Status.EARLY_STOPPED
+    np.testing.assert_allclose(fit.history.val_loss, free.history.val_loss[:stop], rtol=1e-12)
+    assert fit.evaluate(val)["loss"] == pytest.approx(free.history.val_loss[best - 1], rel=1e-12)
+
+
 def test_resume_is_bitwise_identical(tmp_path, digits):
     train, val, _ = digits
     model, opt = ds.models.mlp([16]), ds.adam(1e-3)
@@ -165,6 +195,9 @@ def test_checkpoints_refuse_another_model_and_corrupt_files(tmp_path, digits):
         ds.fit(ds.models.mlp([9]), train, ds.adam(1e-3), epochs=2, resume=tmp_path)
     with pytest.raises(ValueError, match="optimizer"):
         ds.fit(ds.models.mlp([8]), train, ds.momentum(0.1), epochs=2, resume=tmp_path)
+    with pytest.raises(ValueError, match="was written for n_features = 64; this fit has 63"):
+        narrower = (train.X[:, 1:], train.y)  # one feature fewer
+        ds.fit(ds.models.mlp([8]), narrower, ds.adam(1e-3), epochs=2, resume=tmp_path)
     assert (tmp_path / "checkpoint.npz").read_bytes() == good  # nothing overwritten
     (tmp_path / "checkpoint.npz").write_bytes(good[: len(good) // 2])
     with pytest.raises(ValueError, match="corrupt or not a descend checkpoint"):

@@ -84,7 +84,7 @@ def _flat(tree) -> np.ndarray:
 @pytest.fixture(scope="module")
 def two_process_fits(tmp_path_factory):
     folder = tmp_path_factory.mktemp("fit2")
-    p = run_launch(2, FIT.format(folder=str(folder)), "--timeout", "400", timeout=450)
+    p = run_launch(2, FIT.format(folder=str(folder)), timeout=400)
     assert p.returncode == 0, (p.stdout + p.stderr)[-4000:]
     return [dict(np.load(folder / f"fit-{i}.npz")) for i in range(2)]
 
@@ -171,7 +171,7 @@ np.savez(pathlib.Path({folder!r}) / f"batch-{processes}-{{me}}.npz", **got)
 
 
 def test_a_two_process_batch_equals_the_one_process_batch(tmp_path):
-    p = run_launch(2, BATCH.format(folder=str(tmp_path), processes=2), "--timeout", "200")
+    p = run_launch(2, BATCH.format(folder=str(tmp_path), processes=2), timeout=200)
     assert p.returncode == 0, (p.stdout + p.stderr)[-4000:]
     # the same partition in one process: two devices of its own
     env = dict(ENV, XLA_FLAGS="--xla_force_host_platform_device_count=2")
@@ -243,8 +243,7 @@ def test_processes_that_disagree_are_refused_in_every_process(tmp_path):
                    callback=stop_on_zero)
         print("fit callback", f.status.value, f.epochs)
         """,
-        "--timeout",
-        "200",
+        timeout=200,
     )
     assert p.returncode == 0, (p.stdout + p.stderr)[-4000:]
     nit = ds.minimize_batch("sphere", np.ones((3, 2)), max_steps=5).nit.tolist()

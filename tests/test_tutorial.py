@@ -12,7 +12,10 @@ import re
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+import descend as ds
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -209,3 +212,44 @@ def test_pictures(executed):
         if out.output_type in ("display_data", "execute_result") and "image/png" in out.data
     )
     assert images >= 5, f"only {images} images"
+
+
+def test_backprop_by_hand_agrees_with_autodiff(executed):
+    nb, _ = executed
+    text = _text(_tagged(nb, "backprop"))
+    rows = [l.split() for l in text.splitlines() if l.startswith(("hidden1.", "output."))]
+    assert [r[0] for r in rows] == ["hidden1.w", "hidden1.b", "output.w", "output.b"], text
+    assert [r[1] for r in rows] == ["2x3", "3", "3x2", "2"], text  # 2 inputs, 3 hidden, 2 classes
+    for r in rows:
+        assert float(r[2]) <= 1e-12, r
+
+
+def test_batch_sizes_against_least_squares(executed):
+    nb, _ = executed
+    text = _text(_tagged(nb, "batches"))
+    line = ds.data.load("line")
+    x = line.X[:, 0]
+    b, w = np.linalg.lstsq(np.c_[np.ones_like(x), x], line.y, rcond=None)[0]
+    assert f"least squares: intercept b = {b:.4f}, slope w = {w:.4f}" in text, text
+    rows = {l[:24].strip(): l[24:].split() for l in text.splitlines()[2:] if l.strip()}
+    # steps and examples: 100 points; 30 full-batch epochs, 1 epoch of 100 single
+    # examples, 3 epochs of 10 batches of 10
+    assert rows["full batch, 30 epochs"][:2] == ["30", "3000"], rows
+    assert rows["SGD (batch 1), 1 epoch"][:2] == ["100", "100"], rows
+    assert rows["mini-batch 10, 3 epochs"][:2] == ["30", "300"], rows
+    best = float(np.mean((w * x + b - line.y) ** 2))
+    for name in ("full batch, 30 epochs", "SGD (batch 1), 1 epoch", "mini-batch 10, 3 epochs"):
+        assert float(rows[name][4]) >= round(best, 4), rows[name]  # no run beats the bottom
+
+
+def test_early_stopping_cell(executed):
+    nb, _ = executed
+    text = _text(_tagged(nb, "early-stopping"))
+    m = re.search(r"ran (\d+) of at most 100 epochs \((\d+) steps\); best epoch: (\d+)", text)
+    assert m, text
+    ran, steps, best = map(int, m.groups())
+    assert best == ran - 5  # patience 5: stopped 5 epochs after the best one
+    train, _, _ = ds.data.load("digits").split(val=0.15, test=0.15, seed=0)
+    assert steps == ran * int(np.ceil(len(train) / 32))  # batches of 32, the last smaller
+    assert f"best epoch {best} restored" in text, text
+    assert float(re.search(r"test accuracy: ([0-9.]+)", text).group(1)) >= 0.95

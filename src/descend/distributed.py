@@ -24,12 +24,18 @@ A second call is a no-op that returns the same :class:`ProcessInfo`. On CPUs, JA
 (``JAX_NUM_CPU_DEVICES=1``, what the launcher sets): with several devices per process
 long queues of jitted steps without a host sync have hung (jax#25861).
 
+Once joined, an exception nobody catches prints its traceback and ends the process at
+once with status 1: a normal exit would first wait for the other processes (JAX's
+shutdown and its collectives), so one crash would stall every process until a
+timeout. ``sys.exit`` still exits the normal way.
+
 JAX is imported only when a function here is called.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -148,6 +154,26 @@ def _info() -> ProcessInfo:
     )
 
 
+def _exit_on_uncaught(hook: Any) -> Any:
+    """``sys.excepthook`` that prints as ``hook`` does, then ends the process at once."""
+
+    def excepthook(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+        try:
+            hook(kind, value, tb)
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(1)
+
+    excepthook.descend = True  # type: ignore[attr-defined]
+    return excepthook
+
+
+def _install_excepthook() -> None:
+    if not getattr(sys.excepthook, "descend", False):
+        sys.excepthook = _exit_on_uncaught(sys.excepthook)
+
+
 def _cluster_detected() -> bool:
     """Whether JAX's detection of a cluster (SLURM, Open MPI, Kubernetes, cloud TPUs...)
     finds one in this environment."""
@@ -221,4 +247,7 @@ def initialize(
                 f"of the process ({e})"
             ) from e
         raise
-    return _info()
+    info = _info()
+    if info.num_processes > 1:
+        _install_excepthook()
+    return info

@@ -73,7 +73,8 @@ def resumed(setup: Any, saved: tuple, where: Any) -> tuple:
         if header.get(key) != setup.header[key]:
             raise ValueError(
                 f"resume: {where} was written for {key} = {header.get(key)!r}; "
-                f"this fit has {setup.header[key]!r}"
+                f"this fit has {setup.header[key]!r} (a resumed fit takes the same "
+                "model, data, batch_size, dtype, optimizer and validation)"
             )
     init, _ = programs(setup.model, setup.shape)
     like = init(setup.init_params, setup.data, setup.nums, 0)

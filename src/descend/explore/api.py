@@ -222,7 +222,9 @@ def landscape(body: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------- /api/run
 def _edge(entry: Entry, x0: np.ndarray) -> dict[str, Any]:
     """Gradient descent's learning-rate edge at ``x0``: 2/L, L the largest eigenvalue of
-    the (exact) Hessian there; 1/L is the classic safe step."""
+    the (exact) Hessian there; 1/L is the classic safe step. The number
+    :func:`descend.suggest_learning_rate` gives (a test checks), from the Hessian program
+    this formula's cache entry already holds, so a new start compiles nothing."""
     h = np.asarray(entry.hessian(x0), np.float64)
     if not np.all(np.isfinite(h)):
         return {
