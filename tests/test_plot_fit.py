@@ -139,6 +139,10 @@ def test_learning_curves_regression_with_and_without_validation(line):
     assert ax_r2.get_ylabel() == "validation R²"
     np.testing.assert_allclose(ax_r2.get_lines()[0].get_ydata(), validated.history.val_r2)
     assert ax.get_yscale() == "log"  # from about 14 down to about 1
+    # no early stopping: the lowest validation loss is marked, the title claims no best
+    low = int(np.argmin(validated.history.val_loss)) + 1
+    assert vlines(ax) == {f"lowest validation loss: {low}": low}
+    assert "best epoch" not in ax.get_title()
 
 
 def test_learning_curves_into_one_axes_puts_the_metric_on_a_twin(moons_fit):

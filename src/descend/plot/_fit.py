@@ -101,8 +101,9 @@ def learning_curves(fit: Any, *, ax: Any = None) -> Any:
     R^2 (regression) beside them, and where training stopped.
 
     The loss axis is logarithmic when the losses span more than a decade. A dashed line
-    marks the best epoch (the lowest validation loss; its parameters are the ones
-    returned) and, after early stopping, a dotted line the epoch it stopped at, with the
+    marks the best epoch (the lowest validation loss; with early stopping its
+    parameters are the ones returned, without it the last epoch's are) and, after early
+    stopping, a dotted line the epoch it stopped at, with the
     epochs without improvement shaded between them.
 
     Args:
@@ -143,8 +144,12 @@ def learning_curves(fit: Any, *, ax: Any = None) -> Any:
     stop = int(epochs[-1])
     if status == "early_stopped" and 0 < best < stop:
         ax_loss.axvspan(best, stop, color=STOP_COLOR, alpha=0.08, lw=0)
+    label = f"best epoch: {best}"
+    if best == 0 and val is not None and np.isfinite(val).any():
+        # no early stopping: the epoch with the lowest validation loss (not restored)
+        best = int(epochs[int(np.nanargmin(np.where(np.isfinite(val), val, np.nan)))])
+        label = f"lowest validation loss: {best}"
     if best > 0:
-        label = f"best epoch: {best}"
         if val is not None and best <= len(val) and np.isfinite(val[best - 1]):
             ax_loss.plot(best, val[best - 1], "o", ms=8, mfc="none", mec=BEST_COLOR, mew=2)
         ax_loss.axvline(best, color=BEST_COLOR, ls="--", lw=1.5, label=label)
@@ -154,7 +159,7 @@ def learning_curves(fit: Any, *, ax: Any = None) -> Any:
     ax_loss.set_ylabel("loss")
     ax_loss.set_xlabel("epoch")
     title = f"Loss: {status} after {fit.epochs} epoch{'s' if fit.epochs != 1 else ''}"
-    if best > 0:
+    if fit.best_epoch:
         title += f", best epoch {best}"
     ax_loss.set_title(title)
     ax_loss.grid(True, which="major", alpha=0.3)
