@@ -84,9 +84,9 @@ needs_ports = pytest.mark.skipif(not _loopback_ok(), reason="cannot open a loopb
 def run_launch(n: int, script: str, *extra: str, timeout: float = 120):
     """``descend launch -n N --timeout T [extra] -- python -c SCRIPT``, bounded twice.
 
-    The launcher's ``--timeout`` (``timeout``, or the one in ``extra``) stops its
-    processes; a launcher still running 60 s past it gets SIGTERM (it stops its
-    processes then), and SIGKILL 10 s later: a test never leaves processes behind.
+    The launcher's ``--timeout`` (``timeout``, unless ``extra`` gives one as two
+    arguments) stops its processes; a launcher still running 60 s past it gets SIGTERM
+    (it stops its processes then) and SIGKILL 10 s later.
     """
     if "--timeout" not in extra:
         extra = ("--timeout", f"{timeout:g}", *extra)
@@ -98,10 +98,10 @@ def run_launch(n: int, script: str, *extra: str, timeout: float = 120):
     ) as p:
         try:
             out, err = p.communicate(timeout=limit)
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired as e:
             p.terminate()
             try:
-                p.communicate(timeout=10)
+                e.stdout, e.stderr = p.communicate(timeout=10)
             finally:
                 p.kill()
             raise

@@ -125,26 +125,28 @@ def test_a_crash_stops_everything_and_names_the_process(tmp_path):
 @needs_ports
 def test_an_exception_after_initialize_ends_that_process_at_once():
     # Process 0 waits in a collective for process 1, which raises. A normal exit would
-    # first wait for process 0 (JAX's shutdown; gloo gives up after 30 s) and both
-    # would end together; the excepthook ends process 1 at once, so the launcher
-    # names it and stops process 0 long before its own 25 s.
+    # run the atexit handlers and JAX's shutdown, which waits for process 0 (gloo gives
+    # up after 30 s), and both would end together; the excepthook ends process 1 at
+    # once (its atexit handler never runs), so the launcher names it and stops process 0.
     p = run_launch(
         2,
         """
+        import atexit
         import numpy as np
         import descend as ds
         info = ds.distributed.initialize()
         if info.process_id == 1:
+            atexit.register(print, "atexit ran", flush=True)
             raise RuntimeError("boom in process 1")
-        ds.minimize_batch("sphere", np.ones((4, 2)), max_steps=10**5, gtol=0.0, chunk_size=10)
+        ds.minimize_batch("sphere", np.ones((4, 2)), max_steps=10**6, gtol=0.0, chunk_size=10)
         print("process 0 finished alone")
         """,
-        timeout=25,
+        timeout=120,
     )
     assert p.returncode == 1, p.stdout + p.stderr
     assert "[1] RuntimeError: boom in process 1" in p.stderr.splitlines()
     assert "descend launch: process 1 exited with status 1; stopped the others" in p.stderr
-    assert "finished alone" not in p.stdout
+    assert "atexit ran" not in p.stdout and "finished alone" not in p.stdout
 
 
 @needs_ports

@@ -143,6 +143,7 @@ def test_learning_curves_regression_with_and_without_validation(line):
     low = int(np.argmin(validated.history.val_loss)) + 1
     assert vlines(ax) == {f"lowest validation loss: {low}": low}
     assert "best epoch" not in ax.get_title()
+    assert ax_r2.get_title().endswith(f"{validated.history.val_r2[-1]:.4g} at the end")
 
 
 def test_learning_curves_into_one_axes_puts_the_metric_on_a_twin(moons_fit):

@@ -24,10 +24,11 @@ A second call is a no-op that returns the same :class:`ProcessInfo`. On CPUs, JA
 (``JAX_NUM_CPU_DEVICES=1``, what the launcher sets): with several devices per process
 long queues of jitted steps without a host sync have hung (jax#25861).
 
-Once joined, an exception nobody catches prints its traceback and ends the process at
-once with status 1: a normal exit would first wait for the other processes (JAX's
-shutdown and its collectives), so one crash would stall every process until a
-timeout. ``sys.exit`` still exits the normal way.
+Once joined, an exception nobody catches in a script prints its traceback and ends the
+process at once with status 1 (130 for Ctrl-C), without running ``atexit`` handlers: a
+normal exit would first wait for the other processes (JAX's shutdown and its
+collectives), so one crash would stall every process until a timeout. ``sys.exit``
+still exits the normal way.
 
 JAX is imported only when a function here is called.
 """
@@ -155,15 +156,20 @@ def _info() -> ProcessInfo:
 
 
 def _exit_on_uncaught(hook: Any) -> Any:
-    """``sys.excepthook`` that prints as ``hook`` does, then ends the process at once."""
+    """``sys.excepthook`` that prints as ``hook`` does, then ends the process at once
+    (status 1, 130 for Ctrl-C) while it is still joined to the others."""
 
     def excepthook(kind: type[BaseException], value: BaseException, tb: Any) -> None:
         try:
             hook(kind, value, tb)
-            sys.stdout.flush()
-            sys.stderr.flush()
         finally:
-            os._exit(1)
+            if is_initialized():
+                for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+                    try:
+                        stream.flush()
+                    except Exception:  # a closed or broken stream: nothing more to say
+                        pass
+                os._exit(130 if issubclass(kind, KeyboardInterrupt) else 1)
 
     excepthook.descend = True  # type: ignore[attr-defined]
     return excepthook

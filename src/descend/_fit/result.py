@@ -59,8 +59,9 @@ class FitResult:
       success: True unless training failed (nonfinite, diverged) or was cut short.
       message: the reason in words, with its numbers.
       epochs: epochs run in all (a resumed fit counts the earlier ones).
-      best_epoch: with early stopping, the epoch with the lowest validation loss,
-        whose parameters are returned (0 without early stopping).
+      best_epoch: with early stopping, the epoch whose parameters are returned: the
+        lowest validation loss (with ``min_delta``, the last epoch that improved on
+        the best by more than it); 0 without early stopping.
       history: a :class:`FitHistory`.
       steps: optimizer steps taken in all.
       wall_time, compile_time: seconds (compilation in ``compile_time`` only).

@@ -101,9 +101,10 @@ def learning_curves(fit: Any, *, ax: Any = None) -> Any:
     R^2 (regression) beside them, and where training stopped.
 
     The loss axis is logarithmic when the losses span more than a decade. A dashed line
-    marks the best epoch (the lowest validation loss; with early stopping its
-    parameters are the ones returned, without it the last epoch's are) and, after early
-    stopping, a dotted line the epoch it stopped at, with the
+    marks the best epoch (with early stopping, the one whose parameters are returned:
+    the last to improve the validation loss by more than ``min_delta``; without it, the
+    epoch of the lowest validation loss, the parameters returned being the last epoch's)
+    and, after early stopping, a dotted line the epoch it stopped at, with the
     epochs without improvement shaded between them.
 
     Args:
@@ -185,8 +186,9 @@ def learning_curves(fit: Any, *, ax: Any = None) -> Any:
             ax_metric.grid(True, alpha=0.3)
             ax_metric.xaxis.set_major_locator(MaxNLocator(integer=True))
             title = metric_name[0].upper() + metric_name[1:]
-            if 0 < best <= len(metric) and np.isfinite(metric[best - 1]):
-                title += f": {metric[best - 1]:.4g} at the best epoch"
+            restored = int(fit.best_epoch or 0)  # the epoch whose parameters were returned
+            if 0 < restored <= len(metric) and np.isfinite(metric[restored - 1]):
+                title += f": {metric[restored - 1]:.4g} at the best epoch"
             elif np.isfinite(metric[-1]):
                 title += f": {metric[-1]:.4g} at the end"
             ax_metric.set_title(title)
