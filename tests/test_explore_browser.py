@@ -516,6 +516,63 @@ def test_export_json_csv_png_and_the_python_snippet(page):
         assert np.allclose(np.asarray(res.x), run["path"][-1], atol=1e-6)
 
 
+def test_pause_step_and_play(page):
+    # one step a second: the animation is caught early, paused, stepped by hand
+    page.drain_logs()
+    page.driver.get("about:blank")
+    page.driver.get(page.url + "#fn=himmelblau&start=-3,-3&opt=gd&gd=lr:0.002&speed=1")
+    counter = "return document.querySelector('#frame-counter').textContent"
+    page.wait_for(f"{counter}.startsWith('step ')", "no frame counter")
+    page.driver.find_element("id", "pause").click()
+    k, total = map(int, re.match(r"step (\d+) / (\d+)", page.js(counter)).groups())
+    assert total > 100 and k < total, (k, total)  # gd at 0.002 takes hundreds of steps
+    for _ in range(3):
+        page.driver.find_element("id", "step").click()
+    assert page.js(counter) == f"step {k + 3} / {total}"
+    assert page.js("return document.querySelector('#play').classList.contains('active')") is False
+    # play at the fastest speed runs to the end, where the status list tells the steps
+    page.js(
+        """
+        const s = document.querySelector("#speed");
+        s.value = "3";
+        s.dispatchEvent(new Event("input", {bubbles: true}));
+        """
+    )
+    assert page.hash_params()["speed"] == "1000"
+    page.driver.find_element("id", "play").click()
+    page.settle()
+    assert page.js(counter) == f"step {total} / {total}"
+    assert page.driver.find_element("id", "step").get_attribute("disabled") is not None
+    n = int(re.search(r"converged in (\d+) steps", page.statuses()["gd"]["text"]).group(1))
+    assert n == total
+
+
+def test_the_basins_toggle_paints_the_map_and_back(page):
+    page.open("fn=himmelblau&start=-3,-3&opt=gd&speed=1000")
+    info = page.driver.find_element("id", "basins-info")
+    assert not info.is_displayed()
+    before = page.map_pixels("09-basins-off")
+    page.driver.find_element("id", "basins-toggle").click()
+    page.wait_for(
+        "return !document.querySelector('#basins-info').hidden", "no basins map came back"
+    )
+    page.settle()
+    assert page.hash_params().get("basins") == "1"
+    assert info.text.startswith("Basins of attraction (gd, lr "), info.text
+    on = page.map_pixels("10-basins-on")
+    # each quarter of the map holds one of himmelblau's four minima: each is tinted
+    _, _, w, h = page.map_box()
+    for rows in (slice(0, h // 2), slice(h // 2, h)):
+        for cols in (slice(0, w // 2), slice(w // 2, w)):
+            changed = (np.abs(on[rows, cols] - before[rows, cols]).sum(axis=-1) > 30).mean()
+            assert changed > 0.3, (rows, cols, changed)
+    page.driver.find_element("id", "basins-toggle").click()
+    page.settle()
+    assert "basins" not in page.hash_params() and not info.is_displayed()
+    off = page.map_pixels("11-basins-off-again")
+    assert (np.abs(off - before).sum(axis=-1) > 30).mean() < 0.002
+
+
 def test_no_request_leaves_the_pages_origin_and_the_console_stayed_clean(page):
     """Runs last: it reads what every test before it made the page do."""
     assert page.errors() == []  # drains the logs too
