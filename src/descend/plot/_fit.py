@@ -148,7 +148,7 @@ def learning_curves(fit: Any, *, ax: Any = None) -> Any:
     label = f"best epoch: {best}"
     if best == 0 and val is not None and np.isfinite(val).any():
         # no early stopping: the epoch with the lowest validation loss (not restored)
-        best = int(epochs[int(np.nanargmin(np.where(np.isfinite(val), val, np.nan)))])
+        best = int(epochs[int(np.nanargmin(val))])
         label = f"lowest validation loss: {best}"
     if best > 0:
         if val is not None and best <= len(val) and np.isfinite(val[best - 1]):
